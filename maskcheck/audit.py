@@ -1,0 +1,224 @@
+"""`maskcheck.audit`: trace the model on a bounded sample, run the checks, build the report."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from maskcheck import keras_bridge as kb
+from maskcheck.analysis import role_of, shape
+from maskcheck.checks.base import Check, all_checks
+from maskcheck.context import AuditContext, AuditOptions
+from maskcheck.data import DataSource, collect, input_specs, synthesize
+from maskcheck.errors import MaskcheckError
+from maskcheck.trace import run_traced, symbolic_output_masks
+from maskcheck.types import Finding, LayerTrace, Report, Severity
+
+_CODES_HELP = "check codes such as 'MC101' or family prefixes such as 'MC1'"
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, kb.keras.Model):
+        raise MaskcheckError(
+            "model",
+            "a Keras 3 model (keras.Model: Sequential, Functional or subclassed)",
+            type(model).__name__,
+        )
+    if not model.built:
+        raise MaskcheckError(
+            "model",
+            "a built model: give it an Input, or call it once on a batch before auditing",
+            "an unbuilt model",
+        )
+
+
+def _codes(value: Iterable[str] | str | None, argument: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    out = []
+    for v in value:
+        if not isinstance(v, str) or not v.upper().startswith("MC"):
+            raise MaskcheckError(argument, _CODES_HELP, repr(v))
+        out.append(v.upper())
+    return tuple(out)
+
+
+def _selected(check: type[Check], select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
+    if select and not any(check.code.startswith(s) for s in select):
+        return False
+    return not any(check.code.startswith(s) for s in ignore)
+
+
+def _snapshot(model: Any) -> list[tuple[Any, np.ndarray]]:
+    """Values of the variables an inference call could move (RNN states, seed generators)."""
+    snap = []
+    for v in getattr(model, "non_trainable_variables", []):
+        try:
+            snap.append((v, np.array(kb.to_numpy(v.value))))
+        except Exception:
+            continue
+    return snap
+
+
+def _restore(snap: list[tuple[Any, np.ndarray]]) -> None:
+    for v, value in snap:
+        try:
+            if not np.array_equal(np.asarray(kb.to_numpy(v.value)), value):
+                v.assign(value)
+        except Exception:
+            continue
+
+
+def audit(
+    model: Any,
+    X: Any = None,
+    y: Any = None,
+    *,
+    sample_weight: Any = None,
+    max_samples: int = 256,
+    select: Iterable[str] | str | None = None,
+    ignore: Iterable[str] | str | None = None,
+    perturb: bool = True,
+    seed: int = 0,
+) -> Report:
+    """Trace the masks of `model` on (a bounded sample of) `X` and run every check.
+
+    X may be a NumPy array, a list/dict of arrays (multi-input), a `tf.data.Dataset`, a
+    generator or a `keras.utils.PyDataset`; with `X=None` a post-padded probe batch is
+    synthesized from the model's input spec. Only `max_samples` sequences go through the model.
+    """
+    _check_model(model)
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise MaskcheckError("max_samples", "a positive integer", repr(max_samples))
+    if not isinstance(perturb, bool):
+        raise MaskcheckError("perturb", "True or False", repr(perturb))
+    sel, ign = _codes(select, "select"), _codes(ignore, "ignore")
+    specs = input_specs(model)
+    notes: list[str] = []
+    data_summary: Any = None
+    if X is None:
+        if y is not None or sample_weight is not None:
+            raise MaskcheckError("X", "data whenever y or sample_weight is given", "None")
+        sample = synthesize(model, specs, seed=seed)
+        notes.append(
+            f"X was not given: a synthesized post-padded probe batch of {sample.xs[0].shape[0]} "
+            "sequences was traced (padded with the Masking layer's mask_value, or id 0 for "
+            "Embedding inputs). Data checks need your X."
+        )
+    else:
+        n_outputs = len(getattr(model, "outputs", None) or [None])
+        source = DataSource(X, y, sample_weight, specs, n_outputs=n_outputs)
+        from maskcheck.checks.padding import data_consumers
+
+        consumers = data_consumers(model, source)
+        sample = collect(source, max_samples, consumers)
+        data_summary = consumers
+        if sample.total_seen > sample.xs[0].shape[0]:
+            notes.append(
+                f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
+                f"{sample.xs[0].shape[0]} (max_samples={max_samples})."
+            )
+    snap = _snapshot(model)
+    try:
+        trace = run_traced(model, sample.model_inputs())
+        if trace.error is not None and "mask" not in str(trace.error).lower():
+            raise MaskcheckError(
+                "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
+            ) from None
+        ctx = AuditContext(
+            model=model,
+            inputs=sample.xs,
+            input_names=sample.names,
+            trace=trace,
+            symbolic=symbolic_output_masks(model),
+            y=sample.y,
+            sample_weight=sample.w,
+            synthesized=sample.synthesized,
+            options=AuditOptions(max_samples=max_samples, seed=seed, perturb=perturb),
+            data=data_summary,
+        )
+        ctx.structure = sample.structure  # type: ignore[attr-defined]
+        findings: list[Finding] = []
+        strict = bool(os.environ.get("MASKCHECK_STRICT"))
+        for check_cls in all_checks():
+            if not _selected(check_cls, sel, ign):
+                continue
+            try:
+                findings.extend(check_cls().run(ctx))
+            except MaskcheckError:
+                raise
+            except Exception as exc:
+                if strict:
+                    raise
+                notes.append(f"{check_cls.code} could not run: {type(exc).__name__}: {exc}")
+        rows = _layer_rows(ctx)
+    finally:
+        _restore(snap)
+    order = {c.code: i for i, c in enumerate(all_checks())}
+    findings.sort(key=lambda f: (-f.severity.rank, order.get(f.code, 999)))
+    meta = {
+        "keras": kb.KERAS_VERSION,
+        "backend": kb.backend_name(),
+        "samples_traced": int(sample.xs[0].shape[0]),
+        "samples_seen": int(sample.total_seen),
+        "synthesized": sample.synthesized,
+    }
+    return Report(
+        model_name=str(getattr(model, "name", "model")),
+        layers=rows,
+        findings=findings,
+        notes=notes,
+        meta=meta,
+    )
+
+
+def _describe(err: BaseException) -> str:
+    """Keras' wrapped exception text, without colour codes and argument dumps."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    text = text.split("Arguments received")[0]
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return f"{type(err).__name__}: {text[:400]}"
+
+
+def _layer_rows(ctx: AuditContext) -> list[LayerTrace]:
+    rows = []
+    for ev in ctx.events:
+        mask = (
+            ev.first_input_mask() if ev.any_mask_in else (ev.output_masks[0] if ev.has_output_mask else None)
+        )
+        from maskcheck.trace import mask_share
+
+        rows.append(
+            LayerTrace(
+                path=ev.path + (" (op)" if ev.is_op else ""),
+                class_name=ev.class_name,
+                input_shape=_fmt_shapes(ev.first_inputs or ev.inputs),
+                output_shape=_fmt_shapes(ev.outputs),
+                input_mask=ev.has_input_mask,
+                output_mask=ev.has_output_mask,
+                masked_share=mask_share(mask),
+                supports_masking=bool(getattr(ev.layer, "supports_masking", False)),
+                role=role_of(ev),
+                received_mask=ev.has_received_mask,
+                symbolic_output_mask=ctx.symbolic.get(id(ev.layer)),
+                calls=ev.calls,
+            )
+        )
+    return rows
+
+
+def _fmt_shapes(tensors: list[Any]) -> str:
+    shapes = [shape(t) for t in tensors]
+    if not shapes:
+        return ""
+    text = ", ".join(str(s).replace("None", "?") for s in shapes[:3])
+    return text + (", ..." if len(shapes) > 3 else "")
+
+
+__all__ = ["Severity", "audit"]

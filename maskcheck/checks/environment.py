@@ -1,0 +1,3 @@
+"""MCenvironment checks."""
+
+from __future__ import annotations

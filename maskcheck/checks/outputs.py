@@ -1,0 +1,3 @@
+"""MCoutputs checks."""
+
+from __future__ import annotations

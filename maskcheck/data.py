@@ -1,0 +1,358 @@
+"""Turn whatever the user passed as X / y / sample_weight into NumPy batches, streamed once.
+
+Supported: NumPy arrays (and array-likes), lists/tuples/dicts of arrays for multi-input models,
+`tf.data.Dataset`, generators and other iterators, and `keras.utils.PyDataset`. Dataset-like
+sources may yield `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from maskcheck import keras_bridge as kb
+from maskcheck.errors import MaskcheckError
+
+CHUNK = 4096
+RAGGED_HINT = (
+    "a rectangular numeric array (samples, time[, features]); pad ragged sequences first, e.g. "
+    "`keras.utils.pad_sequences(seqs, padding='post', dtype='float32')`"
+)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+
+@dataclass
+class Batch:
+    xs: list[np.ndarray]
+    y: list[np.ndarray] | None = None
+    w: np.ndarray | None = None
+
+
+@dataclass
+class Sample:
+    """The bounded sample that goes through the model."""
+
+    xs: list[np.ndarray]
+    y: list[np.ndarray] | None
+    w: np.ndarray | None
+    structure: str  # "single", "list" or "dict"
+    names: list[str]
+    total_seen: int = 0
+    synthesized: bool = False
+    batches_seen: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def model_inputs(self) -> Any:
+        if self.structure == "single":
+            return self.xs[0]
+        if self.structure == "dict":
+            return dict(zip(self.names, self.xs, strict=True))
+        return list(self.xs)
+
+
+def input_specs(model: Any) -> list[InputSpec] | None:
+    """The model's declared inputs, or None for a subclassed model without them."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs:
+        return None
+    specs = []
+    for i, t in enumerate(inputs):
+        name = str(getattr(t, "name", f"input_{i}"))
+        specs.append(InputSpec(name, kb.shape_of(t), str(getattr(t, "dtype", "float32"))))
+    return specs
+
+
+def _to_array(value: Any, argument: str) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif kb.is_tensor(value):
+        try:
+            arr = kb.to_numpy(value)
+        except Exception as exc:
+            raise MaskcheckError(argument, RAGGED_HINT, f"a tensor that could not be read ({exc})") from None
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError):
+            raise MaskcheckError(argument, RAGGED_HINT, "a ragged sequence") from None
+    if arr.dtype == object:
+        raise MaskcheckError(argument, RAGGED_HINT, "an object array (ragged or mixed types)")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise MaskcheckError(argument, "numeric values", f"dtype {arr.dtype}")
+    return arr
+
+
+def _split_element(el: Any, argument: str) -> tuple[Any, Any, Any]:
+    if isinstance(el, tuple):
+        if len(el) == 1:
+            return el[0], None, None
+        if len(el) == 2:
+            return el[0], el[1], None
+        if len(el) == 3:
+            return el[0], el[1], el[2]
+        raise MaskcheckError(
+            argument, "elements x, (x,), (x, y) or (x, y, sample_weight)", f"a tuple of {len(el)}"
+        )
+    return el, None, None
+
+
+class DataSource:
+    """One pass over X (plus y and sample_weight) in NumPy batches."""
+
+    def __init__(
+        self, X: Any, y: Any, sample_weight: Any, specs: list[InputSpec] | None, n_outputs: int = 1
+    ) -> None:
+        self.X, self.y, self.w, self.specs = X, y, sample_weight, specs
+        self.n_outputs = n_outputs
+        self.kind = self._kind(X)
+        self.structure = "single"
+        self.names: list[str] = [s.name for s in specs] if specs else ["input"]
+        if self.kind != "arrays" and (y is not None or sample_weight is not None):
+            raise MaskcheckError(
+                "y",
+                "None when X is a dataset or generator (yield (x, y) or (x, y, sample_weight) instead)",
+                type(y if y is not None else sample_weight).__name__,
+            )
+
+    @staticmethod
+    def _kind(X: Any) -> str:
+        if X is None:
+            raise MaskcheckError("X", "data (arrays, a dataset or a generator)", "None")
+        if isinstance(X, (str, bytes)):
+            raise MaskcheckError(
+                "X", "arrays, a tf.data.Dataset, a generator or a keras.utils.PyDataset", type(X).__name__
+            )
+        if isinstance(X, kb.keras.utils.PyDataset):
+            return "pydataset"
+        mod = type(X).__module__
+        if mod.startswith("tensorflow") and hasattr(X, "as_numpy_iterator"):
+            return "dataset"
+        if isinstance(X, (np.ndarray, list, tuple, dict)) or kb.is_tensor(X):
+            return "arrays"
+        if inspect.isgenerator(X) or hasattr(X, "__next__"):
+            return "generator"
+        if hasattr(X, "__iter__"):
+            return "generator"
+        raise MaskcheckError(
+            "X", "arrays, a tf.data.Dataset, a generator or a keras.utils.PyDataset", type(X).__name__
+        )
+
+    # ---- structure -------------------------------------------------------------------------
+
+    def _xs(self, x: Any, argument: str = "X") -> list[np.ndarray]:
+        n_inputs = len(self.specs) if self.specs else None
+        if isinstance(x, dict):
+            self.structure = "dict"
+            if self.specs:
+                missing = [s.name for s in self.specs if s.name not in x]
+                if missing:
+                    raise MaskcheckError(
+                        argument,
+                        f"a dict with the model's input names {self.names}",
+                        f"keys {sorted(x)} (missing {missing})",
+                    )
+                return [_to_array(x[s.name], f"{argument}[{s.name!r}]") for s in self.specs]
+            self.names = list(x)
+            return [_to_array(v, f"{argument}[{k!r}]") for k, v in x.items()]
+        if (
+            isinstance(x, (list, tuple))
+            and (n_inputs is None or n_inputs > 1)
+            and x
+            and all(isinstance(v, np.ndarray) or kb.is_tensor(v) for v in x)
+        ):
+            if n_inputs is not None and len(x) != n_inputs:
+                raise MaskcheckError(
+                    argument, f"{n_inputs} arrays, one per model input {self.names}", f"{len(x)}"
+                )
+            self.structure = "list"
+            if n_inputs is None:
+                self.names = [f"input_{i}" for i in range(len(x))]
+            return [_to_array(v, f"{argument}[{i}]") for i, v in enumerate(x)]
+        if n_inputs is not None and n_inputs > 1:
+            raise MaskcheckError(
+                argument, f"a list or dict of {n_inputs} arrays for inputs {self.names}", type(x).__name__
+            )
+        return [_to_array(x, argument)]
+
+    def _validate(self, xs: list[np.ndarray], argument: str = "X") -> None:
+        n = xs[0].shape[0] if xs[0].ndim else 0
+        for i, arr in enumerate(xs):
+            label = argument if len(xs) == 1 else f"{argument}[{self.names[i]!r}]"
+            if arr.ndim < 2:
+                raise MaskcheckError(
+                    label, "at least 2 dimensions (samples, time[, features])", f"shape {arr.shape}"
+                )
+            if arr.shape[0] == 0:
+                raise MaskcheckError(label, "at least one sample", f"shape {arr.shape}")
+            if arr.shape[0] != n:
+                raise MaskcheckError(
+                    argument, "the same number of samples in every input", f"{[a.shape[0] for a in xs]}"
+                )
+            if self.specs:
+                spec = self.specs[i]
+                if len(spec.shape) != arr.ndim:
+                    raise MaskcheckError(
+                        label,
+                        f"rank {len(spec.shape)} like the model input {spec.name!r} {spec.shape}",
+                        f"shape {arr.shape}",
+                    )
+                for d, (want, got) in enumerate(zip(spec.shape[1:], arr.shape[1:], strict=True), start=1):
+                    if want is not None and want != got:
+                        raise MaskcheckError(
+                            label,
+                            f"shape {spec.shape} like the model input {spec.name!r}",
+                            f"shape {arr.shape} (axis {d})",
+                        )
+
+    def _ys(self, y: Any, n: int, argument: str) -> list[np.ndarray] | None:
+        if y is None:
+            return None
+        if isinstance(y, dict):
+            ys = [_to_array(v, f"{argument}[{k!r}]") for k, v in y.items()]
+        elif isinstance(y, (list, tuple)) and self.n_outputs > 1:
+            if len(y) != self.n_outputs:
+                raise MaskcheckError(argument, f"{self.n_outputs} arrays, one per model output", f"{len(y)}")
+            ys = [_to_array(v, f"{argument}[{i}]") for i, v in enumerate(y)]
+        else:
+            ys = [_to_array(y, argument)]
+        for arr in ys:
+            if arr.ndim == 0 or arr.shape[0] != n:
+                raise MaskcheckError(argument, f"{n} rows, one per sample of X", f"shape {arr.shape}")
+        return ys
+
+    # ---- iteration -------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[Batch]:
+        if self.kind == "arrays":
+            xs = self._xs(self.X)
+            self._validate(xs)
+            n = xs[0].shape[0]
+            ys = self._ys(self.y, n, "y")
+            w = None
+            if self.w is not None:
+                w = _to_array(self.w, "sample_weight")
+                if w.ndim == 0 or w.shape[0] != n:
+                    raise MaskcheckError(
+                        "sample_weight", f"{n} rows, one per sample of X", f"shape {w.shape}"
+                    )
+            for start in range(0, n, CHUNK):
+                sl = slice(start, start + CHUNK)
+                yield Batch(
+                    [a[sl] for a in xs],
+                    None if ys is None else [a[sl] for a in ys],
+                    None if w is None else w[sl],
+                )
+            return
+        if self.kind == "dataset":
+            iterator: Any = self.X.as_numpy_iterator()
+        elif self.kind == "pydataset":
+            iterator = (self.X[i] for i in range(len(self.X)))
+        else:
+            iterator = self.X if hasattr(self.X, "__next__") else iter(self.X)
+        for el in iterator:
+            x, y, w = _split_element(el, "X")
+            xs = self._xs(x)
+            self._validate(xs)
+            n = xs[0].shape[0]
+            yield Batch(
+                xs,
+                self._ys(y, n, "y (from X)"),
+                None if w is None else _to_array(w, "sample_weight (from X)"),
+            )
+
+
+def collect(source: DataSource, max_samples: int, consumers: list[Any] | None = None) -> Sample:
+    """Stream every batch to `consumers` (data checks) and keep the first `max_samples` rows."""
+    xs_parts: list[list[np.ndarray]] = []
+    y_parts: list[list[np.ndarray]] = []
+    w_parts: list[np.ndarray] = []
+    kept = total = batches = 0
+    for batch in source.batches():
+        batches += 1
+        n = batch.xs[0].shape[0]
+        for c in consumers or ():
+            c.update(batch, total)
+        if kept < max_samples:
+            take = min(n, max_samples - kept)
+            xs_parts.append([a[:take].copy() for a in batch.xs])
+            if batch.y is not None:
+                y_parts.append([a[:take].copy() for a in batch.y])
+            if batch.w is not None:
+                w_parts.append(batch.w[:take].copy())
+            kept += take
+        total += n
+    if batches == 0:
+        raise MaskcheckError("X", "at least one batch", "an empty or exhausted dataset/generator")
+    xs = [np.concatenate([p[i] for p in xs_parts]) for i in range(len(xs_parts[0]))]
+    ys = (
+        [np.concatenate([p[i] for p in y_parts]) for i in range(len(y_parts[0]))]
+        if y_parts and len(y_parts) == len(xs_parts)
+        else None
+    )
+    w = np.concatenate(w_parts) if w_parts and len(w_parts) == len(xs_parts) else None
+    return Sample(xs, ys, w, source.structure, source.names, total_seen=total, batches_seen=batches)
+
+
+def synthesize(
+    model: Any, specs: list[InputSpec] | None, n: int = 8, t_default: int = 12, seed: int = 0
+) -> Sample:
+    """A post-padded probe batch built from the model's input spec (used when X is None)."""
+    if not specs:
+        raise MaskcheckError(
+            "X",
+            "data for a model without declared inputs (a subclassed model has no input spec to "
+            "synthesize a probe batch from)",
+            "None",
+        )
+    rng = np.random.default_rng(seed)
+    xs = []
+    for i, spec in enumerate(specs):
+        t = spec.shape[1] if len(spec.shape) > 1 and spec.shape[1] is not None else t_default
+        consumer = _first_mask_source(model, i)
+        lengths = rng.integers(max(1, t // 3), t + 1, size=n)
+        lengths[0] = t
+        if len(spec.shape) == 2 and (
+            (consumer is not None and type(consumer).__name__ == "Embedding") or "int" in spec.dtype
+        ):
+            vocab = int(getattr(consumer, "input_dim", 10)) if consumer is not None else 10
+            arr = rng.integers(1, max(2, vocab), size=(n, t)).astype("int32")
+            for j, length in enumerate(lengths):
+                arr[j, length:] = 0
+        else:
+            feat = tuple(d if d is not None else 4 for d in spec.shape[2:])
+            arr = (rng.random((n, t, *feat)) + 0.5).astype("float32")
+            pad = float(getattr(consumer, "mask_value", 0.0)) if consumer is not None else 0.0
+            for j, length in enumerate(lengths):
+                arr[j, length:] = pad
+        xs.append(arr)
+    structure = "single" if len(xs) == 1 else "list"
+    return Sample(xs, None, None, structure, [s.name for s in specs], total_seen=n, synthesized=True)
+
+
+def _first_mask_source(model: Any, input_index: int) -> Any:
+    """The Masking or Embedding layer that reads model input `input_index`, if any."""
+    try:
+        target = model.inputs[input_index]
+        frontier = {id(target)}
+        for layer in model.layers if hasattr(model, "layers") else []:
+            for node in getattr(layer, "_inbound_nodes", []):
+                if any(id(t) in frontier for t in node.input_tensors):
+                    if type(layer).__name__ in {"Masking", "Embedding"}:
+                        return layer
+                    frontier.update(id(t) for t in node.outputs)
+    except Exception:
+        return None
+    return None

@@ -1,0 +1,90 @@
+"""The one place that touches Keras internals (mask attribute, layer base class)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _import_keras_quietly() -> Any:
+    """Import Keras with file descriptor 2 muted: TensorFlow's C++ start-up lines (oneDNN,
+    absl) ignore TF_CPP_MIN_LOG_LEVEL. Python exceptions still propagate."""
+    if "keras" in sys.modules or os.environ.get("MASKCHECK_SHOW_IMPORT_LOGS"):
+        import keras
+
+        return keras
+    try:
+        saved = os.dup(2)
+    except OSError:
+        import keras
+
+        return keras
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        return keras
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+keras = _import_keras_quietly()
+from keras.src.backend import get_keras_mask as _get_keras_mask  # noqa: E402
+from keras.src.backend import set_keras_mask as _set_keras_mask  # noqa: E402
+from keras.src.layers.layer import Layer as _Layer  # noqa: E402
+from keras.src.ops.operation import Operation as _Operation  # noqa: E402
+
+KERAS_VERSION: str = keras.__version__
+LayerBase = _Layer
+OperationBase = _Operation
+
+
+def backend_name() -> str:
+    return str(keras.backend.backend())
+
+
+def keras_version_tuple() -> tuple[int, ...]:
+    parts = []
+    for p in KERAS_VERSION.split(".")[:3]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def get_mask(x: Any) -> Any:
+    """The Keras mask riding on tensor `x`, or None."""
+    if x is None:
+        return None
+    try:
+        return _get_keras_mask(x)
+    except Exception:
+        return getattr(x, "_keras_mask", None)
+
+
+def set_mask(x: Any, mask: Any) -> None:
+    _set_keras_mask(x, mask)
+
+
+def is_tensor(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def shape_of(x: Any) -> tuple[int | None, ...]:
+    try:
+        return tuple(None if d is None else int(d) for d in x.shape)
+    except Exception:
+        return ()

@@ -1,0 +1,484 @@
+"""The model walk: observe the mask going into and out of every layer call.
+
+For the length of one inference call, `Layer.__call__` and `Operation.__call__` are wrapped on
+their classes (an instance's `__call__` is never looked up), and every layer instance of the model
+gets an instance-level `call` that records the mask `call()` actually receives.  Everything is put
+back in `finally`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from maskcheck import keras_bridge as kb
+
+_STATE = threading.local()
+_PATCH_LOCK = threading.Lock()
+
+
+def _flatten(x: Any) -> list[Any]:
+    if x is None:
+        return []
+    if isinstance(x, dict):
+        out: list[Any] = []
+        for v in x.values():
+            out.extend(_flatten(v))
+        return out
+    if isinstance(x, (list, tuple)):
+        out = []
+        for v in x:
+            out.extend(_flatten(v))
+        return out
+    return [x] if kb.is_tensor(x) else []
+
+
+def _first_tensor_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    if args:
+        return _flatten(args[0])
+    for key in ("inputs", "x", "query"):
+        if key in kwargs:
+            return _flatten(kwargs[key])
+    return []
+
+
+def _all_tensor_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    flat = _flatten(list(args))
+    for k, v in kwargs.items():
+        if k == "mask" or k.endswith("_mask") or k == "training":
+            continue
+        flat.extend(_flatten(v))
+    return flat
+
+
+def _masks_in(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        out: list[Any] = []
+        for v in value:
+            out.extend(_masks_in(v))
+        return out
+    if isinstance(value, dict):
+        return _masks_in(list(value.values()))
+    return [value]
+
+
+def is_user_code(layer: Any) -> bool:
+    """A layer or model whose class the user wrote (its `call` is not Keras' own)."""
+    return not type(layer).__module__.startswith(("keras.", "tf_keras."))
+
+
+def is_graph_model(layer: Any) -> bool:
+    """Functional (or Sequential backed by a functional graph)."""
+    return hasattr(layer, "_nodes_by_depth") or getattr(layer, "_functional", None) is not None
+
+
+@dataclass(eq=False)
+class CallEvent:
+    """One layer call (or one non-layer operation in a functional graph)."""
+
+    index: int
+    layer: Any
+    path: str
+    parent: CallEvent | None
+    is_op: bool = False
+    direct: bool = False
+    inputs: list[Any] = field(default_factory=list)
+    input_masks: list[Any] = field(default_factory=list)
+    first_inputs: list[Any] = field(default_factory=list)
+    received_masks: list[Any] = field(default_factory=list)
+    call_entered: bool = False
+    call_inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    output_masks: list[Any] = field(default_factory=list)
+    calls: int = 1
+    raised: bool = False
+    warnings: list[str] = field(default_factory=list)
+    untracked_inputs: list[int] = field(default_factory=list)
+    children: list[CallEvent] = field(default_factory=list)
+
+    @property
+    def class_name(self) -> str:
+        return type(self.layer).__name__
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.layer, "name", self.class_name))
+
+    @property
+    def has_input_mask(self) -> bool:
+        return any(m is not None for m in self.input_masks)
+
+    @property
+    def has_received_mask(self) -> bool:
+        return any(m is not None for m in self.received_masks)
+
+    @property
+    def has_output_mask(self) -> bool:
+        return any(m is not None for m in self.output_masks)
+
+    @property
+    def any_mask_in(self) -> bool:
+        return self.has_input_mask or self.has_received_mask
+
+    def first_input_mask(self) -> Any:
+        for m in self.received_masks + self.input_masks:
+            if m is not None:
+                return m
+        return None
+
+
+@dataclass(eq=False)
+class Trace:
+    """Everything observed during one traced forward pass."""
+
+    events: list[CallEvent] = field(default_factory=list)
+    root: CallEvent | None = None
+    root_inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    output_masks: list[Any] = field(default_factory=list)
+    producer: dict[int, CallEvent] = field(default_factory=dict)
+    keepalive: list[Any] = field(default_factory=list)
+    captured_warnings: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def layer_events(self) -> list[CallEvent]:
+        return [e for e in self.events if e is not self.root]
+
+    def consumers_of(self, tensors: list[Any]) -> list[CallEvent]:
+        ids = {id(t) for t in tensors}
+        return [e for e in self.events if e is not self.root and any(id(t) in ids for t in e.inputs)]
+
+    def downstream(self, event: CallEvent) -> Iterator[CallEvent]:
+        """Events reachable from `event`'s outputs through the data flow, in execution order."""
+        frontier = {id(t) for t in event.outputs}
+        for e in self.events:
+            if e.index <= event.index or e is self.root:
+                continue
+            if any(id(t) in frontier for t in e.inputs):
+                frontier.update(id(t) for t in e.outputs)
+                yield e
+
+    def reaches_output(self, event: CallEvent) -> bool:
+        frontier = {id(t) for t in event.outputs}
+        for e in self.events:
+            if e.index > event.index and e is not self.root and any(id(t) in frontier for t in e.inputs):
+                frontier.update(id(t) for t in e.outputs)
+        return any(id(t) in frontier for t in self.outputs)
+
+
+class _Tracer:
+    def __init__(
+        self,
+        paths: dict[int, str],
+        root: Any,
+        perturb: Callable[[CallEvent, Any, Any], Any] | None,
+        graph_ops: set[int],
+    ):
+        self.trace = Trace()
+        self.graph_ops = graph_ops
+        self.paths = paths
+        self.root = root
+        self.stack: list[CallEvent] = []
+        self.perturb = perturb
+        self.known: set[int] = set()
+
+    def _path(self, layer: Any) -> str:
+        p = self.paths.get(id(layer))
+        if p is not None:
+            return p
+        parent = self.stack[-1].path if self.stack else ""
+        name = str(getattr(layer, "name", type(layer).__name__))
+        return f"{parent}/{name}" if parent else name
+
+    def open(
+        self,
+        layer: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        is_op: bool = False,
+        direct: bool = False,
+    ) -> CallEvent:
+        parent = self.stack[-1] if self.stack else None
+        ev = CallEvent(
+            index=len(self.trace.events),
+            layer=layer,
+            path=self._path(layer)
+            if not is_op
+            else f"{parent.path + '/' if parent and parent.path else ''}{getattr(layer, 'name', type(layer).__name__)}",
+            parent=parent,
+            is_op=is_op,
+            direct=direct,
+        )
+        ev.inputs = _all_tensor_args(args, kwargs)
+        ev.first_inputs = _first_tensor_arg(args, kwargs)
+        ev.input_masks = [kb.get_mask(t) for t in ev.inputs]
+        self.trace.keepalive.extend(ev.inputs)
+        if (
+            parent is not None
+            and not is_op
+            and is_user_code(parent.layer)
+            and not is_graph_model(parent.layer)
+        ):
+            for i, t in enumerate(ev.inputs):
+                if id(t) not in self.trace.producer and id(t) not in self.known:
+                    ev.untracked_inputs.append(i)
+        if parent is not None:
+            parent.children.append(ev)
+        if layer is self.root and self.trace.root is None:
+            self.trace.root = ev
+            self.trace.root_inputs = list(ev.inputs)
+            self.known.update(id(t) for t in ev.inputs)
+        self.trace.events.append(ev)
+        self.stack.append(ev)
+        return ev
+
+    def close(self, ev: CallEvent, outputs: Any) -> None:
+        if self.stack and self.stack[-1] is ev:
+            self.stack.pop()
+        else:  # pragma: no cover - defensive: unbalanced exits after an exception
+            with contextlib.suppress(ValueError):
+                self.stack.remove(ev)
+        ev.outputs = _flatten(outputs)
+        ev.output_masks = [kb.get_mask(t) for t in ev.outputs]
+        self.trace.keepalive.extend(ev.outputs)
+        for t in ev.outputs:
+            self.trace.producer.setdefault(id(t), ev)
+
+
+def _active() -> _Tracer | None:
+    return getattr(_STATE, "tracer", None)
+
+
+def _make_layer_call(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tr = _active()
+        if tr is None:
+            return orig(self, *args, **kwargs)
+        ev = tr.open(self, args, kwargs)
+        out = None
+        try:
+            out = orig(self, *args, **kwargs)
+        except BaseException:
+            ev.raised = True
+            raise
+        finally:
+            tr.close(ev, out)
+        return out
+
+    __call__.__wrapped__ = orig  # type: ignore[attr-defined]
+    return __call__
+
+
+def _make_op_call(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tr = _active()
+        if tr is None or isinstance(self, kb.LayerBase) or id(self) not in tr.graph_ops:
+            return orig(self, *args, **kwargs)
+        ev = tr.open(self, args, kwargs, is_op=True)
+        out = None
+        try:
+            out = orig(self, *args, **kwargs)
+        finally:
+            tr.close(ev, out)
+        return out
+
+    __call__.__wrapped__ = orig  # type: ignore[attr-defined]
+    return __call__
+
+
+def _make_instance_call(layer: Any, bound: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        tr = _active()
+        if tr is None:
+            return bound(*args, **kwargs)
+        top = tr.stack[-1] if tr.stack else None
+        direct = top is None or top.layer is not layer or top.call_entered
+        ev = tr.open(layer, args, kwargs, direct=True) if direct else top
+        assert ev is not None
+        ev.call_entered = True
+        received = [kwargs.get("mask")] + [v for k, v in kwargs.items() if k.endswith("_mask")]
+        ev.received_masks = [m for m in (_masks_in(r) for r in received) for m in m]
+        ev.call_inputs = _all_tensor_args(args, kwargs)
+        tr.known.update(id(t) for t in ev.call_inputs)
+        tr.trace.keepalive.extend(ev.call_inputs)
+        out = None
+        try:
+            out = bound(*args, **kwargs)
+            if tr.perturb is not None:
+                out = tr.perturb(ev, args, out)
+        except BaseException:
+            ev.raised = True
+            raise
+        finally:
+            if direct:
+                tr.close(ev, out)
+        return out
+
+    return call
+
+
+def layer_paths(model: Any) -> dict[int, str]:
+    """id(layer) -> 'outer/inner' path, for every layer reachable from `model`."""
+    paths: dict[int, str] = {id(model): ""}
+
+    def walk(layer: Any, prefix: str) -> None:
+        try:
+            children = layer._flatten_layers(include_self=False, recursive=False)
+        except Exception:
+            children = []
+        for child in children:
+            if id(child) in paths:
+                continue
+            p = f"{prefix}/{child.name}" if prefix else str(child.name)
+            paths[id(child)] = p
+            walk(child, p)
+
+    walk(model, "")
+    return paths
+
+
+def all_layers(model: Any) -> list[Any]:
+    try:
+        layers = list(model._flatten_layers(include_self=True, recursive=True))
+    except Exception:
+        layers = [model]
+    return layers
+
+
+@contextlib.contextmanager
+def instrumented(
+    model: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None
+) -> Iterator[_Tracer]:
+    """Patch, yield a tracer, and restore every patch in `finally`."""
+    layers = all_layers(model)
+    tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
+    layer_cls, op_cls = kb.LayerBase, kb.OperationBase
+    orig_layer_call = layer_cls.__dict__["__call__"]
+    orig_op_call = op_cls.__dict__["__call__"]
+    saved: list[tuple[Any, bool, Any]] = []
+    with _PATCH_LOCK:
+        try:
+            layer_cls.__call__ = _make_layer_call(orig_layer_call)  # type: ignore[method-assign]
+            op_cls.__call__ = _make_op_call(orig_op_call)  # type: ignore[method-assign]
+            for layer in layers:
+                had = "call" in layer.__dict__
+                saved.append((layer, had, layer.__dict__.get("call")))
+                object.__setattr__(layer, "call", _make_instance_call(layer, layer.call))
+            _STATE.tracer = tracer
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    yield tracer
+                finally:
+                    tracer.trace.captured_warnings = [str(w.message) for w in caught]
+        finally:
+            _STATE.tracer = None
+            for layer, had, value in reversed(saved):
+                if had:
+                    object.__setattr__(layer, "call", value)
+                else:
+                    with contextlib.suppress(AttributeError, KeyError):
+                        object.__delattr__(layer, "call")
+            layer_cls.__call__ = orig_layer_call  # type: ignore[method-assign]
+            op_cls.__call__ = orig_op_call  # type: ignore[method-assign]
+
+
+def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None) -> Trace:
+    """Run `model(inputs, training=False)` once under instrumentation."""
+    with instrumented(model, perturb) as tracer:
+        try:
+            out = model(inputs, training=False)
+        except Exception as exc:  # the caller decides how to report it
+            tracer.trace.error = exc
+            out = None
+    trace = tracer.trace
+    trace.outputs = _flatten(out)
+    trace.output_masks = [kb.get_mask(t) for t in trace.outputs]
+    trace.events = [e for e in trace.events if not (e.is_op and _is_mask_plumbing(e))]
+    _merge_repeated_events(trace)
+    for ev in trace.events:
+        msgs = [w for w in trace.captured_warnings if f"Layer '{ev.name}'" in w]
+        ev.warnings = msgs
+    return trace
+
+
+def _is_mask_plumbing(ev: CallEvent) -> bool:
+    """Ops the graph records to compute masks themselves (`not_equal`, `any`, ...)."""
+    return bool(ev.outputs) and all("bool" in str(getattr(t, "dtype", "")) for t in ev.outputs)
+
+
+def _merge_repeated_events(trace: Trace) -> None:
+    """Fold the per-step calls that Keras layers make of their inner layers (RNN cells,
+    TimeDistributed's `layer.call`) into one row each."""
+    merged: list[CallEvent] = []
+    seen: dict[tuple[int, int], CallEvent] = {}
+    for ev in trace.events:
+        if ev.parent is not None and ev.parent is not trace.root and not is_user_code(ev.parent.layer):
+            key = (id(ev.layer), id(ev.parent))
+            first = seen.get(key)
+            if first is not None:
+                first.calls += 1
+                continue
+            seen[key] = ev
+        merged.append(ev)
+    for i, ev in enumerate(merged):
+        ev.index = i
+    trace.events = merged
+
+
+def _graph_nodes(model: Any) -> Iterator[Any]:
+    seen: set[int] = set()
+
+    def walk(m: Any) -> Iterator[Any]:
+        graph = m if hasattr(m, "_nodes_by_depth") else getattr(m, "_functional", None)
+        if graph is None or id(graph) in seen:
+            return
+        seen.add(id(graph))
+        for nodes in graph._nodes_by_depth.values():
+            for node in nodes:
+                if node.operation is None or node.is_input:
+                    continue
+                yield node
+                if node.operation is not m and is_graph_model(node.operation):
+                    yield from walk(node.operation)
+
+    yield from walk(model)
+
+
+def graph_operations(model: Any) -> set[int]:
+    """ids of the non-layer operations (keras.ops calls, operators) recorded in functional graphs."""
+    try:
+        return {id(n.operation) for n in _graph_nodes(model) if not isinstance(n.operation, kb.LayerBase)}
+    except Exception:
+        return set()
+
+
+def symbolic_output_masks(model: Any) -> dict[int, bool]:
+    """id(layer) -> whether the functional graph gives its output a (symbolic) mask."""
+    result: dict[int, bool] = {}
+    try:
+        for node in _graph_nodes(model):
+            has = any(kb.get_mask(t) is not None for t in node.outputs)
+            result[id(node.operation)] = result.get(id(node.operation), False) or has
+    except Exception:
+        return {}
+    return result
+
+
+def mask_share(mask: Any) -> float | None:
+    """Share of masked (False) steps."""
+    if mask is None:
+        return None
+    arr = np.asarray(kb.to_numpy(mask), dtype=bool)
+    if arr.size == 0:
+        return None
+    return float(1.0 - arr.mean())
