@@ -101,7 +101,7 @@ def audit(
     sel, ign = _codes(select, "select"), _codes(ignore, "ignore")
     specs = input_specs(model)
     notes: list[str] = []
-    data_summary: Any = None
+    layouts: list[Any] = []
     if X is None:
         if y is not None or sample_weight is not None:
             raise MaskcheckError("X", "data whenever y or sample_weight is given", "None")
@@ -118,7 +118,8 @@ def audit(
 
         consumers = data_consumers(model, source)
         sample = collect(source, max_samples, consumers)
-        data_summary = consumers
+        layouts = [c.layout for c in consumers if c.layout is not None]
+        notes.extend(_clip_ids(sample, layouts))
         if sample.total_seen > sample.xs[0].shape[0]:
             notes.append(
                 f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
@@ -141,9 +142,9 @@ def audit(
             sample_weight=sample.w,
             synthesized=sample.synthesized,
             options=AuditOptions(max_samples=max_samples, seed=seed, perturb=perturb),
-            data=data_summary,
+            layouts=layouts,
+            structure=sample.structure,
         )
-        ctx.structure = sample.structure  # type: ignore[attr-defined]
         findings: list[Finding] = []
         strict = bool(os.environ.get("MASKCHECK_STRICT"))
         for check_cls in all_checks():
@@ -176,6 +177,19 @@ def audit(
         notes=notes,
         meta=meta,
     )
+
+
+def _clip_ids(sample: Any, layouts: list[Any]) -> list[str]:
+    """Out-of-range ids would crash the Embedding lookup: trace a clipped copy (MC208 reports them)."""
+    notes = []
+    for lay in layouts:
+        if lay.out_of_range and lay.input_dim:
+            sample.xs[lay.index] = np.clip(sample.xs[lay.index], 0, lay.input_dim - 1)
+            notes.append(
+                f"ids of input '{lay.name}' outside [0, {lay.input_dim}) were clipped in the traced sample so the "
+                "model could run (see MC208)."
+            )
+    return notes
 
 
 def _describe(err: BaseException) -> str:

@@ -1,60 +1,93 @@
 """The `maskcheck` command line: demo, audit, checks, explain.
 
-Exit codes: 0 clean, 1 findings at or above the threshold, 2 usage or input error.
+Exit codes: 0 clean, 1 findings at or above the threshold, 2 usage or input error. A user's
+mistake (missing file, unreadable array, wrong shape, unknown code) is reported as one line on
+stderr, `maskcheck: error: ...`, never as a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"maskcheck: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(EXIT_USAGE)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="maskcheck", description="Find masking and padding bugs in Keras sequence models.")
-    sub = p.add_subparsers(dest="command", required=True)
+    from maskcheck import __version__
+
+    p = _Parser(
+        prog="maskcheck",
+        description="Find masking and padding bugs in Keras sequence models.",
+        epilog="Exit codes: 0 clean, 1 findings at or above the threshold, 2 usage or input error.",
+    )
+    p.add_argument("--version", action="version", version=f"maskcheck {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="audit the built-in motivating case (a tagger whose mask covers nothing)")
-    d.add_argument("--format", choices=["text", "json"], default="text")
-    a = sub.add_parser("audit", help="audit a saved .keras model with its data")
+    d.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    a = sub.add_parser(
+        "audit",
+        help="audit a saved .keras model with its data",
+        description="Audit a saved .keras model on its data. Flags win over [tool.maskcheck] in pyproject.toml.",
+    )
     a.add_argument("model", help="a .keras file")
     a.add_argument(
         "--data", required=True, help="X as .npy, or .npz (one array per model input, by input name or order)"
     )
-    a.add_argument("--labels", help="y as .npy")
+    a.add_argument("--labels", help="y as .npy (or .npz for several outputs)")
     a.add_argument("--sample-weight", help="sample_weight as .npy")
-    a.add_argument("--format", choices=["text", "json", "sarif"], default=None)
+    a.add_argument("--format", choices=["text", "json", "sarif"], default=None, help="default: text")
     a.add_argument("--ignore", default=None, help="comma-separated codes or prefixes, e.g. MC104,MC3")
     a.add_argument("--select", default=None, help="run only these codes or prefixes")
-    a.add_argument("--min-severity", choices=["info", "warning", "error"], default=None)
-    a.add_argument("--max-samples", type=int, default=None)
     a.add_argument(
-        "--custom-objects", action="append", default=[], help="module:NAME or module (all public names)"
+        "--min-severity",
+        choices=["info", "warning", "error"],
+        default=None,
+        help="lowest severity that makes the exit code 1 (default: error)",
+    )
+    a.add_argument(
+        "--max-samples", type=int, default=None, help="sequences traced through the model (default: 256)"
+    )
+    a.add_argument(
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="MODULE[:NAME]",
+        help="custom layers for loading: module:NAME, or a module (all its public classes); repeatable",
     )
     a.add_argument("--output", "-o", help="write the report here instead of stdout")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress bar (same as MASKCHECK_QUIET=1)")
     sub.add_parser("checks", help="list the check catalogue")
     e = sub.add_parser("explain", help="show a check's documentation")
-    e.add_argument("code")
+    e.add_argument("code", help="a check code such as MC101")
     return p
 
 
 def _fail(message: str) -> int:
-    print(f"maskcheck: error: {message}", file=sys.stderr)
-    return 2
+    first = " ".join(message.split())  # one line, whatever the message contained
+    print(f"maskcheck: error: {first}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command line; returns the exit code (argparse's usage errors included)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     from maskcheck.errors import MaskcheckError
 
     try:
@@ -67,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     except MaskcheckError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("maskcheck: interrupted", file=sys.stderr)
+        return 130
 
 
 def _quiet_keras() -> None:
@@ -83,6 +119,16 @@ def _quiet_keras() -> None:
         pass
 
 
+def _render(report: Any, fmt: str, artifact: str | None) -> str:
+    if fmt == "json":
+        return str(report.to_json())
+    if fmt == "sarif":
+        from maskcheck.sarif import to_sarif
+
+        return to_sarif(report, artifact=artifact)
+    return str(report.to_text())
+
+
 def _demo(args: argparse.Namespace) -> int:
     _quiet_keras()
     from maskcheck import audit
@@ -96,8 +142,8 @@ def _demo(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     report = audit(broken_model(), data.X_broken, data.y)
-    print(report.to_json() if args.format == "json" else report.to_text())
-    return 0
+    print(_render(report, args.format, None))
+    return EXIT_CLEAN
 
 
 def _checks() -> int:
@@ -107,7 +153,8 @@ def _checks() -> int:
 
     rows = [[c.code, c.name, str(c.severity), c.summary] for c in all_checks()]
     print(tabulate(rows, headers=["code", "name", "severity", "fires when"], tablefmt="simple"))
-    return 0
+    print("\n`maskcheck explain CODE` shows a check's documentation.")
+    return EXIT_CLEAN
 
 
 def _explain(code: str) -> int:
@@ -115,9 +162,10 @@ def _explain(code: str) -> int:
 
     check = get_check(code)
     print(f"{check.code} {check.name} ({check.severity})\n")
+    print(f"Fires when {check.summary}.\n")
     for title, body in check.doc_sections().items():
         print(f"## {title}\n{body}\n")
-    return 0
+    return EXIT_CLEAN
 
 
 def _load_array(path: str, argument: str) -> Any:
@@ -125,15 +173,28 @@ def _load_array(path: str, argument: str) -> Any:
 
     from maskcheck.errors import MaskcheckError
 
-    if not os.path.exists(path):
-        raise MaskcheckError(argument, "an existing .npy or .npz file", repr(path))
+    if not os.path.isfile(path):
+        raise MaskcheckError(argument, "an existing .npy or .npz file", f"{path!r} (no such file)")
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+            raise ValueError("not a NumPy .npy or .npz file; save arrays with np.save / np.savez")
         loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                arrays = {k: loaded[k] for k in loaded.files}
+            if not arrays:
+                raise MaskcheckError(argument, "an .npz file with at least one array", f"{path!r} (empty)")
+            return arrays
+        if not isinstance(loaded, np.ndarray):
+            raise ValueError(f"not an array but {type(loaded).__name__}")
+        return loaded
+    except MaskcheckError:
+        raise
     except Exception as exc:
-        raise MaskcheckError(argument, "a readable .npy or .npz file", f"{path!r} ({exc})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        return {k: loaded[k] for k in loaded.files}
-    return loaded
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise MaskcheckError(argument, "a readable .npy or .npz file", f"{path!r} ({reason})") from None
 
 
 def _load_model(path: str, custom: list[str]) -> Any:
@@ -142,13 +203,19 @@ def _load_model(path: str, custom: list[str]) -> Any:
     from maskcheck.errors import MaskcheckError
 
     objects: dict[str, Any] = {}
+    if custom and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `maskcheck` the script does not put the cwd on sys.path
     for spec in custom:
         mod_name, _, attr = spec.partition(":")
+        if not mod_name:
+            raise MaskcheckError("--custom-objects", "module:NAME or module", repr(spec))
         try:
             mod = importlib.import_module(mod_name)
         except Exception as exc:
             raise MaskcheckError(
-                "--custom-objects", "an importable module or module:NAME", f"{spec!r} ({exc})"
+                "--custom-objects",
+                "an importable module or module:NAME",
+                f"{spec!r} ({type(exc).__name__}: {exc})",
             ) from None
         if attr:
             if not hasattr(mod, attr):
@@ -158,15 +225,16 @@ def _load_model(path: str, custom: list[str]) -> Any:
             objects.update(
                 {k: v for k, v in vars(mod).items() if not k.startswith("_") and isinstance(v, type)}
             )
-    if not os.path.exists(path):
-        raise MaskcheckError("MODEL", "an existing .keras file", repr(path))
+    if not os.path.isfile(path):
+        raise MaskcheckError("MODEL", "an existing .keras file", f"{path!r} (no such file)")
     _quiet_keras()
     from maskcheck.keras_bridge import keras
 
     try:
         return keras.models.load_model(path, custom_objects=objects or None, compile=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise MaskcheckError(
             "MODEL",
             "a loadable .keras model (custom layers need --custom-objects module:NAME)",
@@ -174,8 +242,19 @@ def _load_model(path: str, custom: list[str]) -> Any:
         ) from None
 
 
+def _cli_argument(argument: str, args: argparse.Namespace) -> str:
+    """Name `audit`'s arguments X / y / sample_weight as the flags and files they came from."""
+    for name, flag, path in (
+        ("X", "--data", args.data),
+        ("y", "--labels", args.labels),
+        ("sample_weight", "--sample-weight", args.sample_weight),
+    ):
+        if argument == name or argument.startswith(name + "["):
+            return f"{flag} {path}{argument[len(name) :]}"
+    return argument
+
+
 def _audit(args: argparse.Namespace) -> int:
-    from maskcheck import audit
     from maskcheck.config import load_config
     from maskcheck.errors import MaskcheckError
 
@@ -183,32 +262,48 @@ def _audit(args: argparse.Namespace) -> int:
     fmt = args.format or cfg.get("format", "text")
     min_sev = args.min_severity or cfg.get("min_severity", "error")
     ignore = args.ignore if args.ignore is not None else cfg.get("ignore", ())
-    max_samples = args.max_samples if args.max_samples is not None else int(cfg.get("max_samples", 256))
+    select = args.select if args.select is not None else cfg.get("select")
+    max_samples = args.max_samples if args.max_samples is not None else cfg.get("max_samples", 256)
+    if max_samples < 1:
+        raise MaskcheckError("--max-samples", "a positive integer", str(max_samples))
+    if args.quiet:
+        os.environ["MASKCHECK_QUIET"] = "1"
     X = _load_array(args.data, "--data")
     y = _load_array(args.labels, "--labels") if args.labels else None
     w = _load_array(args.sample_weight, "--sample-weight") if args.sample_weight else None
+    if isinstance(w, dict):
+        raise MaskcheckError("--sample-weight", "one array in a .npy file", f"{args.sample_weight!r}")
     model = _load_model(args.model, args.custom_objects)
     if isinstance(X, dict) and len(getattr(model, "inputs", None) or []) <= 1:
         if len(X) != 1:
             raise MaskcheckError(
-                "--data", "one array for a single-input model", f"{len(X)} arrays in the .npz"
+                "--data", "one array for a single-input model", f"{len(X)} arrays in {args.data!r}"
             )
         X = next(iter(X.values()))
-    report = audit(model, X, y, sample_weight=w, max_samples=max_samples, ignore=ignore, select=args.select)
-    if fmt == "json":
-        text = report.to_json()
-    elif fmt == "sarif":
-        from maskcheck.sarif import to_sarif
+    if isinstance(y, dict) and len(getattr(model, "outputs", None) or []) <= 1:
+        if len(y) != 1:
+            raise MaskcheckError(
+                "--labels", "one array for a single-output model", f"{len(y)} arrays in {args.labels!r}"
+            )
+        y = next(iter(y.values()))
+    from maskcheck import audit
 
-        text = to_sarif(report, artifact=args.model)
-    else:
-        text = report.to_text()
+    try:
+        report = audit(model, X, y, sample_weight=w, max_samples=max_samples, ignore=ignore, select=select)
+    except MaskcheckError as exc:
+        raise MaskcheckError(_cli_argument(exc.argument, args), exc.expected, exc.got) from None
+    text = _render(report, fmt, args.model)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        except OSError as exc:
+            raise MaskcheckError(
+                "--output", "a writable file path", f"{args.output!r} ({exc.strerror})"
+            ) from None
     else:
         print(text)
-    return 1 if report.at_least(min_sev) else 0
+    return EXIT_FINDINGS if report.at_least(min_sev) else EXIT_CLEAN
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,8 @@ class AuditContext:
     sample_weight: Any = None
     synthesized: bool = False
     options: AuditOptions = field(default_factory=AuditOptions)
-    data: Any = None
+    layouts: list[Any] = field(default_factory=list)
+    structure: str = "single"
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property

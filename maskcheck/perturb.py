@@ -42,7 +42,7 @@ def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]
     z = np.asarray(kb.to_numpy(b), dtype="float64")
     if x.shape != z.shape:
         return float("inf"), np.ones(x.shape[:1], dtype=bool)
-    d = np.abs(x - z)
+    d = np.where(np.isnan(x) & np.isnan(z), 0.0, np.abs(x - z))
     if real is not None and x.ndim >= 2 and real.shape == x.shape[:2]:
         sel = real.reshape(real.shape + (1,) * (x.ndim - 2))
         d = np.where(sel, d, 0.0)

@@ -1,0 +1,395 @@
+"""Padding layout inference, streamed over all of X with bounded memory.
+
+For each model input this finds the pad vector (any constant vector: 0, -1, NaN, a scaler's
+per-feature `-mean/std`), the padding side, per-sample lengths, holes, fully padded samples,
+steps that are part pad and part data, and whether an axis swap would make the padding clean
+(the misreshaped (features, time) layout). Each batch is looked at once; nothing of size N is
+kept except per-sample counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_LISTED = 20
+
+
+@dataclass
+class StepStats:
+    """Counters for one candidate pad vector."""
+
+    samples: int = 0
+    steps: int = 0
+    full_steps: int = 0
+    post: int = 0
+    pre: int = 0
+    mixed: int = 0
+    unpadded: int = 0
+    holes: int = 0
+    fully_padded: int = 0
+    partial_samples: int = 0
+    partial_steps: int = 0
+    hole_idx: list[int] = field(default_factory=list)
+    fully_idx: list[int] = field(default_factory=list)
+    partial_idx: list[int] = field(default_factory=list)
+    not_right_idx: list[int] = field(default_factory=list)
+    length_min: int | None = None
+    length_max: int | None = None
+    pad_entries_in_real: int = 0
+    entries_in_real: int = 0
+
+    @property
+    def padded_samples(self) -> int:
+        return self.post + self.pre + self.mixed + self.fully_padded
+
+    @property
+    def full_share(self) -> float:
+        return self.full_steps / self.steps if self.steps else 0.0
+
+
+def _add(idx: list[int], values: np.ndarray, offset: int) -> None:
+    room = MAX_LISTED - len(idx)
+    if room > 0 and values.size:
+        idx.extend(int(v) + offset for v in values[:room])
+
+
+def steps_equal(x: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(full, partial, count): per (sample, step), whether every / only some feature equals
+    `pad`, and how many do."""
+    if x.ndim == 2:
+        p = np.asarray(pad).ravel()[0]
+        eq = np.isnan(x) if np.isnan(p) else x == p
+        return eq, None, None
+    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    nan = np.isnan(pad)
+    if nan.any():
+        eq = np.where(nan, np.isnan(flat), flat == np.where(nan, 0, pad))
+    else:
+        eq = flat == pad
+    f = flat.shape[-1]
+    count = eq.sum(axis=-1, dtype=np.uint16 if f < 65535 else np.int64)
+    full = count == f
+    partial = (count > 0) & ~full
+    return full, partial, count
+
+
+def update_stats(
+    st: StepStats, full: np.ndarray, partial: np.ndarray | None, offset: int, count: np.ndarray | None = None, features: int = 1
+) -> None:
+    n, t = full.shape
+    real = ~full
+    any_real = real.any(axis=1)
+    first = np.argmax(real, axis=1)
+    last = t - 1 - np.argmax(real[:, ::-1], axis=1)
+    n_full = full.sum(axis=1)
+    lead = np.where(any_real, first, t)
+    trail = np.where(any_real, t - 1 - last, 0)
+    holes = np.where(any_real, n_full - lead - trail, 0)
+    st.samples += n
+    st.steps += n * t
+    st.full_steps += int(n_full.sum())
+    fully = ~any_real
+    has_holes = holes > 0
+    post = any_real & ~has_holes & (lead == 0) & (trail > 0)
+    pre = any_real & ~has_holes & (lead > 0) & (trail == 0)
+    both = any_real & ((lead > 0) & (trail > 0) | has_holes & ((lead > 0) | (trail > 0)))
+    st.post += int(post.sum())
+    st.pre += int(pre.sum())
+    st.mixed += int(both.sum())
+    st.unpadded += int((any_real & (n_full == 0)).sum())
+    st.holes += int(has_holes.sum())
+    st.fully_padded += int(fully.sum())
+    _add(st.hole_idx, np.flatnonzero(has_holes), offset)
+    _add(st.fully_idx, np.flatnonzero(fully), offset)
+    _add(st.not_right_idx, np.flatnonzero(any_real & ((lead > 0) | has_holes)), offset)
+    lengths = t - n_full
+    if n:
+        lo, hi = int(lengths.min()), int(lengths.max())
+        st.length_min = lo if st.length_min is None else min(st.length_min, lo)
+        st.length_max = hi if st.length_max is None else max(st.length_max, hi)
+    real_steps = int(real.sum())
+    st.entries_in_real += real_steps * features
+    if count is not None:
+        st.pad_entries_in_real += int(count[real].sum())
+    if partial is not None:
+        p = partial.sum(axis=1)
+        st.partial_steps += int(p.sum())
+        st.partial_samples += int((p > 0).sum())
+        _add(st.partial_idx, np.flatnonzero(p > 0), offset)
+
+
+def _rows_as_keys(v: np.ndarray) -> np.ndarray:
+    v = np.ascontiguousarray(v.reshape(v.shape[0], -1))
+    v = np.where(np.isnan(v), np.nan, v) if v.dtype.kind == "f" else v  # one NaN bit pattern
+    return v.view(np.dtype((np.void, v.dtype.itemsize * v.shape[1]))).ravel()
+
+
+def _end_runs(full: np.ndarray, side: str) -> np.ndarray:
+    """Length of the run of pad steps at the end (post) or start (pre) of each sample."""
+    f = full[:, ::-1] if side == "post" else full
+    not_pad = ~f
+    return np.where(not_pad.any(axis=1), np.argmax(not_pad, axis=1), f.shape[1])
+
+
+def detect_pad(x: np.ndarray) -> tuple[np.ndarray | None, str | None, float]:
+    """A constant vector that fills runs at the sequence ends, or (None, None, 0).
+
+    A pad vector ends some sequences and not others (variable lengths), repeats in runs of
+    varying length, and (almost) never occurs away from the ends; a frequent data value or an
+    end-of-sequence token fails one of these.
+    """
+    n, t = x.shape[0], x.shape[1]
+    if n < 2 or t < 2:
+        return None, None, 0.0
+    best: tuple[np.ndarray | None, str | None, float] = (None, None, 0.0)
+    for side, end in (("post", x[:, -1]), ("pre", x[:, 0])):
+        keys = _rows_as_keys(end)
+        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        k = int(np.argmax(counts))
+        support = counts[k] / n
+        if counts[k] < 2 or support < 0.05:
+            continue
+        vec = np.array(end[int(np.flatnonzero(inverse == k)[0])], copy=True)
+        full = steps_equal(x, vec.reshape(-1) if x.ndim > 2 else vec.reshape(1))[0]
+        runs = _end_runs(full, side)
+        occurrences = int(full.sum())
+        concentrated = runs.sum() / occurrences if occurrences else 0.0
+        if concentrated < 0.9 or len(np.unique(runs)) < 2:
+            continue
+        if support > best[2]:
+            best = (vec, side, float(support))
+    return best
+
+
+@dataclass
+class InputLayout:
+    """What the streamed pass learned about one model input."""
+
+    index: int
+    name: str
+    kind: str  # "ids", "floats"
+    dtype: str
+    shape: tuple[int, ...]
+    samples: int = 0
+    pad: np.ndarray | None = None
+    pad_side: str | None = None
+    pad_support: float = 0.0
+    mask_value: np.ndarray | None = None
+    mask_source: str | None = None  # "Masking", "Embedding" or None
+    mask_source_name: str | None = None
+    mask_zero: bool | None = None
+    input_dim: int | None = None
+    by_pad: StepStats | None = None
+    by_mask: StepStats | None = None
+    transform: str | None = None
+    transform_clean: float = 0.0
+    transform_tested: int = 0
+    after_fix: StepStats | None = None
+    id_min: int | None = None
+    id_max: int | None = None
+    out_of_range: int = 0
+    out_of_range_idx: list[int] = field(default_factory=list)
+    nonfinite: int = 0
+    nonfinite_idx: list[int] = field(default_factory=list)
+
+    @property
+    def pad_matches_mask(self) -> bool:
+        if self.pad is None or self.mask_value is None:
+            return True
+        return bool(np.array_equal(_as_vec(self.pad, self.pad.size), _as_vec(self.mask_value, self.pad.size), equal_nan=True))
+
+    def pad_repr(self) -> str:
+        return vector_repr(self.pad)
+
+
+def vector_repr(v: np.ndarray | None, limit: int = 6) -> str:
+    if v is None:
+        return "none"
+    flat = np.asarray(v).ravel()
+    if flat.size and np.all((flat == flat[0]) | (np.isnan(flat) & np.isnan(flat[0]))):
+        return f"{_num(flat[0])} in every feature"
+    shown = ", ".join(_num(e) for e in flat[:limit])
+    return f"[{shown}{', ...' if flat.size > limit else ''}]"
+
+
+def _num(e: Any) -> str:
+    f = float(e)
+    if np.isnan(f):
+        return "nan"
+    return f"{int(f)}" if f.is_integer() else f"{f:.4g}"
+
+
+def _as_vec(v: np.ndarray, size: int) -> np.ndarray:
+    v = np.asarray(v, dtype="float64").ravel()
+    return np.broadcast_to(v, (size,)) if v.size == 1 else v
+
+
+class LayoutAccumulator:
+    """Streaming consumer for one input: `update(batch, offset)` per batch, then `.layout`."""
+
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        source: Any = None,
+        spec_dtype: str = "float32",
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.source = source
+        self.spec_dtype = spec_dtype
+        self.layout: InputLayout | None = None
+        self._started = False
+
+    def _start(self, x: np.ndarray) -> None:
+        cls = type(self.source).__name__ if self.source is not None else None
+        ids = cls == "Embedding" or (x.ndim == 2 and x.dtype.kind in "iu" and "int" in self.spec_dtype)
+        lay = InputLayout(
+            index=self.index,
+            name=self.name,
+            kind="ids" if ids else "floats",
+            dtype=str(x.dtype),
+            shape=tuple(int(d) for d in x.shape[1:]),
+            mask_source=cls if cls in ("Masking", "Embedding") else None,
+            mask_source_name=getattr(self.source, "name", None),
+        )
+        feat = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+        if cls == "Masking":
+            lay.mask_value = np.full(feat, float(self.source.mask_value))
+        elif cls == "Embedding":
+            lay.mask_zero = bool(getattr(self.source, "mask_zero", False))
+            lay.input_dim = int(self.source.input_dim)
+            if lay.mask_zero:
+                lay.mask_value = np.zeros(1)
+        xf = x if x.dtype.kind == "f" else x.astype("float64")
+        pad, side, support = detect_pad(xf)
+        lay.pad, lay.pad_side, lay.pad_support = pad, side, support
+        if pad is not None:
+            lay.by_pad = StepStats()
+        if lay.mask_value is not None:
+            lay.by_mask = StepStats()
+        self.layout = lay
+        self._started = True
+        self._probe_transform(xf)
+
+    def _probe_transform(self, x: np.ndarray) -> None:
+        """Would reading the array as (features, time) make the padding clean?"""
+        lay = self.layout
+        assert lay is not None
+        if x.ndim != 3 or lay.kind != "floats":
+            return
+        pad = lay.pad if lay.pad is not None else lay.mask_value
+        if pad is None:
+            pad = np.zeros(int(np.prod(x.shape[2:])))  # zero padding scattered too much to be detected
+        if not np.all((pad == pad.flat[0]) | np.isnan(pad)):
+            return
+        full, partial, _ = steps_equal(x, pad)
+        assert partial is not None
+        has_partial = partial.any(axis=1)
+        if has_partial.sum() < max(2, 0.05 * x.shape[0]):
+            return
+        sub = x[has_partial][:512]
+        n, t, f = sub.shape
+        candidates = [("reshape", sub.reshape(n, f, t).transpose(0, 2, 1))]
+        if t == f:
+            candidates.append(("swap", sub.transpose(0, 2, 1)))
+        for name, arr in candidates:
+            full_a, partial_a, _ = steps_equal(arr, pad)
+            assert partial_a is not None
+            st = StepStats()
+            update_stats(st, full_a, partial_a, 0)
+            clean = (st.post + st.pre) / n
+            no_partial = 1.0 - st.partial_samples / n
+            if no_partial >= 0.9 and clean >= 0.8:
+                lay.transform, lay.transform_clean, lay.transform_tested = name, clean, n
+                lay.after_fix = StepStats()
+                if lay.pad is None:
+                    lay.pad, lay.pad_side, lay.by_pad = np.array(pad, copy=True), "scattered", StepStats()
+                return
+
+    def update(self, batch: Any, offset: int) -> None:
+        x = batch.xs[self.index]
+        if x.ndim < 2 or x.dtype.kind not in "iufb":
+            return
+        if not self._started:
+            self._start(x)
+        lay = self.layout
+        assert lay is not None
+        lay.samples += x.shape[0]
+        if lay.kind == "ids":
+            lo, hi = int(x.min()), int(x.max())
+            lay.id_min = lo if lay.id_min is None else min(lay.id_min, lo)
+            lay.id_max = hi if lay.id_max is None else max(lay.id_max, hi)
+            if lay.input_dim is not None and (lo < 0 or hi >= lay.input_dim):
+                bad = ((x < 0) | (x >= lay.input_dim)).reshape(x.shape[0], -1).any(axis=1)
+                lay.out_of_range += int(bad.sum())
+                _add(lay.out_of_range_idx, np.flatnonzero(bad), offset)
+        elif x.dtype.kind == "f":
+            finite = np.isfinite(x)
+            if not finite.all():
+                pad_nan = lay.pad is not None and bool(np.isnan(lay.pad).any())
+                bad = ~finite if not pad_nan else np.isinf(x)
+                rows = bad.reshape(x.shape[0], -1).any(axis=1)
+                lay.nonfinite += int(rows.sum())
+                _add(lay.nonfinite_idx, np.flatnonzero(rows), offset)
+        feats = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+        if lay.by_pad is not None and lay.pad is not None:
+            full, partial, count = steps_equal(x, lay.pad)
+            update_stats(lay.by_pad, full, partial, offset, count, feats)
+            if lay.by_mask is not None and lay.pad_matches_mask:
+                update_stats(lay.by_mask, full, partial, offset, count, feats)
+        if lay.by_mask is not None and lay.mask_value is not None and not (lay.by_pad is not None and lay.pad_matches_mask):
+            full, partial, count = steps_equal(x, lay.mask_value)
+            update_stats(lay.by_mask, full, partial, offset, count, feats)
+        if lay.after_fix is not None and x.ndim == 3:
+            n, t, f = x.shape
+            fixed = x.reshape(n, f, t).transpose(0, 2, 1) if lay.transform == "reshape" else x.transpose(0, 2, 1)
+            value = lay.mask_value if lay.mask_value is not None else lay.pad
+            if value is None:
+                value = np.zeros(f)
+            full, partial, count = steps_equal(fixed, value)
+            update_stats(lay.after_fix, full, partial, offset, count, feats)
+
+
+def mask_sources(model: Any) -> list[Any]:
+    """For each model input, the Masking/Embedding layer that creates its mask (or None)."""
+    try:
+        inputs = list(model.inputs)
+    except (AttributeError, ValueError):
+        inputs = []
+    result: list[Any] = []
+    if inputs and hasattr(model, "layers"):
+        for target in inputs:
+            result.append(_source_in_graph(model, target))
+        return result
+    found = [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if type(layer).__name__ in ("Masking", "Embedding")
+    ]
+    return [found[0]] if len(found) == 1 else [None]
+
+
+def _source_in_graph(model: Any, target: Any) -> Any:
+    frontier = {id(target)}
+    pass_through = {"InputLayer", "Dropout", "GaussianNoise", "Activation", "Rescaling", "BatchNormalization"}
+    for layer in model.layers:
+        for node in getattr(layer, "_inbound_nodes", []):
+            if not any(id(t) in frontier for t in node.input_tensors):
+                continue
+            name = type(layer).__name__
+            if name in ("Masking", "Embedding"):
+                return layer
+            if name in pass_through:
+                frontier.update(id(t) for t in node.outputs)
+            elif hasattr(layer, "layers") and hasattr(layer, "inputs"):
+                try:
+                    inner = layer.layers[0] if type(layer).__name__ == "Sequential" else None
+                except (AttributeError, IndexError):
+                    inner = None
+                if inner is not None and type(inner).__name__ in ("Masking", "Embedding"):
+                    return inner
+    return None
