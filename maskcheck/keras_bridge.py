@@ -88,3 +88,27 @@ def shape_of(x: Any) -> tuple[int | None, ...]:
         return tuple(None if d is None else int(d) for d in x.shape)
     except Exception:
         return ()
+
+
+def resolve_loss(identifier: Any, y_true: Any, y_pred: Any) -> Any:
+    """The Loss object `model.compile(loss=identifier)` would build (masks applied in __call__)."""
+    from keras.src.trainers.compile_utils import get_loss
+
+    return get_loss(identifier, y_true, y_pred)
+
+
+def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
+    """A fresh Metric object, as `model.compile(metrics=[identifier])` would build it."""
+    from keras.src.trainers.compile_utils import get_metric
+
+    if isinstance(identifier, keras.metrics.Metric):
+        return type(identifier).from_config(identifier.get_config())
+    return get_metric(identifier, y_true, y_pred)
+
+
+def compiled_metric_identifiers(model: Any) -> tuple[Any, Any]:
+    """(metrics, weighted_metrics) exactly as passed to `compile`, or (None, None)."""
+    cm = getattr(model, "_compile_metrics", None)
+    if cm is None:
+        return None, None
+    return getattr(cm, "_user_metrics", None), getattr(cm, "_user_weighted_metrics", None)

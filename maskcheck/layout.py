@@ -65,10 +65,7 @@ def steps_equal(x: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray 
         return eq, None, None
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     nan = np.isnan(pad)
-    if nan.any():
-        eq = np.where(nan, np.isnan(flat), flat == np.where(nan, 0, pad))
-    else:
-        eq = flat == pad
+    eq = np.where(nan, np.isnan(flat), flat == np.where(nan, 0, pad)) if nan.any() else flat == pad
     f = flat.shape[-1]
     count = eq.sum(axis=-1, dtype=np.uint16 if f < 65535 else np.int64)
     full = count == f
@@ -77,7 +74,12 @@ def steps_equal(x: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray 
 
 
 def update_stats(
-    st: StepStats, full: np.ndarray, partial: np.ndarray | None, offset: int, count: np.ndarray | None = None, features: int = 1
+    st: StepStats,
+    full: np.ndarray,
+    partial: np.ndarray | None,
+    offset: int,
+    count: np.ndarray | None = None,
+    features: int = 1,
 ) -> None:
     n, t = full.shape
     real = ~full
@@ -147,7 +149,7 @@ def detect_pad(x: np.ndarray) -> tuple[np.ndarray | None, str | None, float]:
     best: tuple[np.ndarray | None, str | None, float] = (None, None, 0.0)
     for side, end in (("post", x[:, -1]), ("pre", x[:, 0])):
         keys = _rows_as_keys(end)
-        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        _uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         k = int(np.argmax(counts))
         support = counts[k] / n
         if counts[k] < 2 or support < 0.05:
@@ -199,7 +201,11 @@ class InputLayout:
     def pad_matches_mask(self) -> bool:
         if self.pad is None or self.mask_value is None:
             return True
-        return bool(np.array_equal(_as_vec(self.pad, self.pad.size), _as_vec(self.mask_value, self.pad.size), equal_nan=True))
+        return bool(
+            np.array_equal(
+                _as_vec(self.pad, self.pad.size), _as_vec(self.mask_value, self.pad.size), equal_nan=True
+            )
+        )
 
     def pad_repr(self) -> str:
         return vector_repr(self.pad)
@@ -286,7 +292,7 @@ class LayoutAccumulator:
             pad = np.zeros(int(np.prod(x.shape[2:])))  # zero padding scattered too much to be detected
         if not np.all((pad == pad.flat[0]) | np.isnan(pad)):
             return
-        full, partial, _ = steps_equal(x, pad)
+        _full, partial, _ = steps_equal(x, pad)
         assert partial is not None
         has_partial = partial.any(axis=1)
         if has_partial.sum() < max(2, 0.05 * x.shape[0]):
@@ -341,12 +347,18 @@ class LayoutAccumulator:
             update_stats(lay.by_pad, full, partial, offset, count, feats)
             if lay.by_mask is not None and lay.pad_matches_mask:
                 update_stats(lay.by_mask, full, partial, offset, count, feats)
-        if lay.by_mask is not None and lay.mask_value is not None and not (lay.by_pad is not None and lay.pad_matches_mask):
+        if (
+            lay.by_mask is not None
+            and lay.mask_value is not None
+            and not (lay.by_pad is not None and lay.pad_matches_mask)
+        ):
             full, partial, count = steps_equal(x, lay.mask_value)
             update_stats(lay.by_mask, full, partial, offset, count, feats)
         if lay.after_fix is not None and x.ndim == 3:
             n, t, f = x.shape
-            fixed = x.reshape(n, f, t).transpose(0, 2, 1) if lay.transform == "reshape" else x.transpose(0, 2, 1)
+            fixed = (
+                x.reshape(n, f, t).transpose(0, 2, 1) if lay.transform == "reshape" else x.transpose(0, 2, 1)
+            )
             value = lay.mask_value if lay.mask_value is not None else lay.pad
             if value is None:
                 value = np.zeros(f)

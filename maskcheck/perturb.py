@@ -48,7 +48,7 @@ def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]
         d = np.where(sel, d, 0.0)
     scale = float(np.nanmax(np.abs(x))) if x.size else 0.0
     tol = 1e-5 + 1e-4 * scale
-    per_sample = (np.nan_to_num(d, nan=np.inf) > tol).reshape(d.shape[0], -1).any(axis=1)
+    per_sample = np.asarray((np.nan_to_num(d, nan=np.inf) > tol).reshape(d.shape[0], -1).any(axis=1))
     return float(np.nanmax(d)) if d.size else 0.0, per_sample
 
 

@@ -68,7 +68,11 @@ def test_streaming_matches_one_pass() -> None:
     a, b = whole.layout, chunked.layout
     assert a is not None and b is not None and a.by_pad is not None and b.by_pad is not None
     assert a.by_pad.full_steps == b.by_pad.full_steps
-    assert (a.by_pad.post, a.by_pad.length_min, a.by_pad.length_max) == (b.by_pad.post, b.by_pad.length_min, b.by_pad.length_max)
+    assert (a.by_pad.post, a.by_pad.length_min, a.by_pad.length_max) == (
+        b.by_pad.post,
+        b.by_pad.length_min,
+        b.by_pad.length_max,
+    )
 
 
 def test_misreshape_probe_finds_the_transform() -> None:

@@ -58,7 +58,12 @@ def _seed_case(fixed: bool, lengths: tuple[int, int] = (8, 21)) -> Any:
         data = make_data(n=64, seed=1)
         x = data.X_fixed if fixed else data.X_broken
         model = keras.Sequential(
-            [keras.Input((20, 5)), layers.Masking(0.0), layers.LSTM(4, return_sequences=True), layers.Dense(2)]
+            [
+                keras.Input((20, 5)),
+                layers.Masking(0.0),
+                layers.LSTM(4, return_sequences=True),
+                layers.Dense(2),
+            ]
         )
         return CaseInput(model, x)
 
@@ -68,7 +73,12 @@ def _seed_case(fixed: bool, lengths: tuple[int, int] = (8, 21)) -> Any:
 def _tagger_on(x_factory: Any, mask_value: float = 0.0, t: int = 10, f: int = 3) -> Any:
     def build() -> CaseInput:
         model = keras.Sequential(
-            [keras.Input((t, f)), layers.Masking(mask_value), layers.LSTM(4, return_sequences=True), layers.Dense(2)]
+            [
+                keras.Input((t, f)),
+                layers.Masking(mask_value),
+                layers.LSTM(4, return_sequences=True),
+                layers.Dense(2),
+            ]
         )
         return CaseInput(model, x_factory())
 
@@ -148,7 +158,9 @@ class PaddingMisreshaped(DataCheck):
             )
 
 
-PaddingMisreshaped.invalid = (Case("the seed: (features, time) batches reshaped to (time, features)", _seed_case(False), True),)
+PaddingMisreshaped.invalid = (
+    Case("the seed: (features, time) batches reshaped to (time, features)", _seed_case(False), True),
+)
 PaddingMisreshaped.valid = (
     Case("the same data transposed correctly", _seed_case(True), False),
     Case("ReLU-like features with sparse zero entries, no padding", _tagger_on(_relu_like), False),
@@ -196,7 +208,9 @@ class MaskCoversNothing(DataCheck):
                         f"{lay.pad_repr()}"
                     )
                 if lay.transform is not None and lay.by_pad is not None:
-                    evidence.append(f"{lay.by_pad.partial_samples} sequences have steps that are part padding")
+                    evidence.append(
+                        f"{lay.by_pad.partial_samples} sequences have steps that are part padding"
+                    )
                 if not evidence or st.full_share > 0.01:
                     continue
                 mv = float(np.asarray(lay.mask_value).ravel()[0]) if lay.mask_value is not None else 0.0
@@ -211,7 +225,9 @@ class MaskCoversNothing(DataCheck):
                     else "pad after scaling, with the mask value (see MC203)",
                     layer=lay.mask_source_name,
                 )
-            elif lay.mask_source is None and not any_source and lay.by_pad is not None and lay.kind == "floats":
+            elif (
+                lay.mask_source is None and not any_source and lay.by_pad is not None and lay.kind == "floats"
+            ):
                 st = lay.by_pad
                 if st.padded_samples < max(1, 0.05 * st.samples):
                     continue
@@ -413,7 +429,9 @@ def _ids_with_zero_tokens() -> Any:
         x = C.padded_ids(n=32)
         x[::3, 1] = 0
         inp = keras.Input((10,), dtype="int32")
-        out = layers.Dense(2)(layers.LSTM(3, return_sequences=True)(layers.Embedding(20, 4, mask_zero=True)(inp)))
+        out = layers.Dense(2)(
+            layers.LSTM(3, return_sequences=True)(layers.Embedding(20, 4, mask_zero=True)(inp))
+        )
         return CaseInput(keras.Model(inp, out), x)
 
     return build
@@ -474,7 +492,9 @@ def _with_empty() -> np.ndarray:
 
 
 FullyMaskedSamples.invalid = (Case("two empty sequences", _tagger_on(_with_empty), True),)
-FullyMaskedSamples.valid = (Case("every sequence has real steps", _tagger_on(lambda: C.padded_floats(n=32)), False),)
+FullyMaskedSamples.valid = (
+    Case("every sequence has real steps", _tagger_on(lambda: C.padded_floats(n=32)), False),
+)
 
 
 def _cudnn_rnns(ctx: AuditContext) -> list[Any]:
@@ -488,7 +508,12 @@ def _cudnn_rnns(ctx: AuditContext) -> list[Any]:
         cell = getattr(layer, "cell", None)
         act = getattr(getattr(cell, "activation", None), "__name__", "tanh")
         rec = getattr(getattr(cell, "recurrent_activation", None), "__name__", "sigmoid")
-        if act == "tanh" and rec == "sigmoid" and not getattr(layer, "unroll", False) and not getattr(cell, "recurrent_dropout", 0):
+        if (
+            act == "tanh"
+            and rec == "sigmoid"
+            and not getattr(layer, "unroll", False)
+            and not getattr(cell, "recurrent_dropout", 0)
+        ):
             found.append(ev)
     return found
 
@@ -547,7 +572,12 @@ class LeftPaddedRnn(DataCheck):
 
 
 LeftPaddedRnn.invalid = (
-    Case("pre-padded sequences into an LSTM", _tagger_on(lambda: C.padded_floats(n=32, side="pre")), True, ("tensorflow",)),
+    Case(
+        "pre-padded sequences into an LSTM",
+        _tagger_on(lambda: C.padded_floats(n=32, side="pre")),
+        True,
+        ("tensorflow",),
+    ),
 )
 LeftPaddedRnn.valid = (
     Case("post-padded sequences into an LSTM", _tagger_on(lambda: C.padded_floats(n=32)), False),
@@ -609,8 +639,12 @@ def _emb_model(mask_zero: bool, input_dim: int = 20) -> Any:
     return build
 
 
-EmbeddingUnmaskedPadding.invalid = (Case("zero-padded ids, Embedding(mask_zero=False)", _emb_model(False), True),)
-EmbeddingUnmaskedPadding.valid = (Case("zero-padded ids, Embedding(mask_zero=True)", _emb_model(True), False),)
+EmbeddingUnmaskedPadding.invalid = (
+    Case("zero-padded ids, Embedding(mask_zero=False)", _emb_model(False), True),
+)
+EmbeddingUnmaskedPadding.valid = (
+    Case("zero-padded ids, Embedding(mask_zero=True)", _emb_model(True), False),
+)
 
 
 @register
@@ -718,7 +752,9 @@ class MaskingOnRank2(DataCheck):
 def _rank2(t_first: bool) -> Any:
     def build() -> CaseInput:
         if t_first:
-            model = keras.Sequential([keras.Input((10, 1)), layers.Masking(0.0), layers.LSTM(3), layers.Dense(1)])
+            model = keras.Sequential(
+                [keras.Input((10, 1)), layers.Masking(0.0), layers.LSTM(3), layers.Dense(1)]
+            )
             return CaseInput(model, C.padded_floats(n=16, f=1))
         model = keras.Sequential([keras.Input((10,)), layers.Masking(0.0), layers.Dense(1)])
         return CaseInput(model, C.padded_floats(n=16, f=1)[..., 0])
@@ -781,13 +817,17 @@ def _int_padded(truncated: bool) -> Any:
         rng = np.random.default_rng(5)
         x = rng.normal(size=(32, 10, 3)) * (0.6 if truncated else 40) + (0 if truncated else 100)
         x[:, 7:] = 0
-        model = keras.Sequential([keras.Input((10, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True)])
+        model = keras.Sequential(
+            [keras.Input((10, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True)]
+        )
         return CaseInput(model, x.astype("int32"))
 
     return build
 
 
-PaddedAsIntegers.invalid = (Case("standardised floats through pad_sequences(dtype='int32')", _int_padded(True), True),)
+PaddedAsIntegers.invalid = (
+    Case("standardised floats through pad_sequences(dtype='int32')", _int_padded(True), True),
+)
 PaddedAsIntegers.valid = (
     Case("integer counts far from the pad value", _int_padded(False), False),
     Case("float32 features", _tagger_on(lambda: C.padded_floats(n=32)), False),
