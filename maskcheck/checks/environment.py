@@ -1,3 +1,101 @@
-"""MCenvironment checks."""
+"""MC4xx: the installed Keras and its mask semantics."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+from keras import layers
+
+from maskcheck import keras_bridge as kb
+from maskcheck.analysis import shape
+from maskcheck.checks import _cases as C
+from maskcheck.checks.base import Case, CaseInput, Check, register
+from maskcheck.context import AuditContext
+from maskcheck.types import Finding, Severity
+
+SEQUENCE_LAYERS = (layers.RNN, layers.Bidirectional, layers.TimeDistributed)
+
+
+def _keeps_sequence(ev: Any) -> bool:
+    if isinstance(ev.layer, layers.TimeDistributed):
+        return True
+    return bool(getattr(ev.layer, "return_sequences", False))
+
+
+@register
+class KerasMaskSemantics(Check):
+    """## What it does
+    Reports where the installed Keras handles masks differently from what the model relies on.
+    Keras up to 3.15 passes the mask on through `LSTM/GRU(return_sequences=True)`,
+    `Bidirectional` and `TimeDistributed`; Keras `main` after 3.15 stops doing so, which silently
+    unmasks the loss of every per-step tagger. This check sees the actual behaviour in the trace:
+    such a layer received a mask and returned a sequence without one.
+
+    ## Why is this bad?
+    The same code that trained a correctly masked model yesterday trains on padding after an
+    upgrade, with no error and no warning.
+
+    ## Example
+    ```python
+    # Keras main: the mask stops at the LSTM
+    layers.Masking(0.0), layers.LSTM(32, return_sequences=True), layers.Dense(3, activation="softmax")
+    ```
+
+    ## Use instead
+    ```python
+    model.fit(X, y, sample_weight=np.any(X != 0.0, axis=-1).astype("float32"))   # works on every version
+    ```
+    """
+
+    code = "MC401"
+    name = "keras-mask-semantics"
+    severity = Severity.INFO
+    family = "environment"
+    summary = "the installed Keras changes mask behaviour the model relies on"
+
+    def run(self, ctx: AuditContext) -> Iterable[Finding]:
+        for ev in ctx.events:
+            if not isinstance(ev.layer, SEQUENCE_LAYERS) or not ev.any_mask_in or ev.has_output_mask:
+                continue
+            if not _keeps_sequence(ev) or not ev.outputs:
+                continue
+            mask = ev.first_input_mask()
+            s_out, s_mask = shape(ev.outputs[0]), shape(mask)
+            if len(s_out) < 3 or len(s_mask) < 2 or s_out[1] != s_mask[1]:
+                continue
+            yield self.finding(
+                f"'{ev.path}' ({ev.class_name}) received a mask and returned a sequence without one: the "
+                f"installed Keras {kb.KERAS_VERSION} ({kb.backend_name()} backend) does not pass masks on "
+                f"through {ev.class_name}, unlike Keras 3.0-3.15. Everything after it, and the loss, see padding.",
+                "pin `keras<=3.15`, or mask the loss explicitly: "
+                "`model.fit(X, y, sample_weight=np.any(X != pad_value, axis=-1).astype('float32'))`",
+                layer=ev.path,
+                keras=kb.KERAS_VERSION,
+            )
+
+
+class _MaskStoppingLSTM(layers.LSTM):
+    """An LSTM behaving like Keras main after 3.15: it reads the mask but does not pass it on."""
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return None
+
+
+def _tagger(lstm_cls: type) -> Any:
+    def build() -> CaseInput:
+        model = keras.Sequential(
+            [C.seq_input(), layers.Masking(0.0), lstm_cls(4, return_sequences=True), layers.Dense(2)]
+        )
+        return CaseInput(model, C.padded_floats())
+
+    return build
+
+
+KerasMaskSemantics.invalid = (
+    Case("an LSTM that stops passing the mask on (simulated Keras main)", _tagger(_MaskStoppingLSTM), True),
+)
+KerasMaskSemantics.valid = (
+    Case("LSTM(return_sequences=True) on the installed Keras", _tagger(layers.LSTM), False),
+)

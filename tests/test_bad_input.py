@@ -1,0 +1,115 @@
+"""Bad input gets a MaskcheckError naming the argument and what was expected, never a raw traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import maskcheck
+from maskcheck.checks import _cases as C
+
+
+def model() -> Any:
+    return keras.Sequential(
+        [C.seq_input(), keras.layers.Masking(0.0), keras.layers.LSTM(3, return_sequences=True)]
+    )
+
+
+def two_inputs() -> Any:
+    a, b = keras.Input((10, 3), name="a"), keras.Input((10, 3), name="b")
+    return keras.Model([a, b], keras.layers.Add()([a, b]))
+
+
+X = C.padded_floats(n=8)
+
+
+def _exhausted() -> Any:
+    g = (x for x in [X])
+    list(g)
+    return g
+
+
+class Unbuilt(keras.Model):
+    def call(self, x: Any) -> Any:
+        return x
+
+
+BAD: list[tuple[str, Any, str]] = [
+    ("not a model", lambda: maskcheck.audit("model.keras", X), "model"),
+    ("a layer, not a model", lambda: maskcheck.audit(keras.layers.LSTM(3), X), "model"),
+    ("a function", lambda: maskcheck.audit(lambda x: x, X), "model"),
+    ("unbuilt subclassed model", lambda: maskcheck.audit(Unbuilt(), X), "model"),
+    ("ragged list", lambda: maskcheck.audit(model(), [[1.0, 2.0], [3.0]]), "X"),
+    ("object array", lambda: maskcheck.audit(model(), np.array([np.ones((10, 3)), None], dtype=object)), "X"),
+    ("strings", lambda: maskcheck.audit(model(), np.array([["a"] * 3] * 10)), "X"),
+    ("a string as X", lambda: maskcheck.audit(model(), "X.npy"), "X"),
+    ("rank 1", lambda: maskcheck.audit(model(), np.ones(10, "float32")), "X"),
+    ("wrong rank", lambda: maskcheck.audit(model(), np.ones((8, 10), "float32")), "X"),
+    ("wrong feature count", lambda: maskcheck.audit(model(), np.ones((8, 10, 4), "float32")), "X"),
+    ("wrong time length", lambda: maskcheck.audit(model(), np.ones((8, 12, 3), "float32")), "X"),
+    ("empty array", lambda: maskcheck.audit(model(), np.ones((0, 10, 3), "float32")), "X"),
+    ("exhausted generator", lambda: maskcheck.audit(model(), _exhausted()), "X"),
+    (
+        "empty dataset",
+        lambda: maskcheck.audit(model(), tf.data.Dataset.from_tensor_slices(X).take(0).batch(2)),
+        "X",
+    ),
+    ("dataset of 4-tuples", lambda: maskcheck.audit(model(), iter([(X, X, X, X)])), "X"),
+    ("a number as X", lambda: maskcheck.audit(model(), 3.0), "X"),
+    ("dict with missing key", lambda: maskcheck.audit(two_inputs(), {"a": X}), "X"),
+    ("one array for two inputs", lambda: maskcheck.audit(two_inputs(), X), "X"),
+    ("three arrays for two inputs", lambda: maskcheck.audit(two_inputs(), [X, X, X]), "X"),
+    ("inputs with different sample counts", lambda: maskcheck.audit(two_inputs(), [X, X[:4]]), "X"),
+    ("y with the wrong number of rows", lambda: maskcheck.audit(model(), X, np.zeros((5, 10))), "y"),
+    ("y ragged", lambda: maskcheck.audit(model(), X, [[1], [1, 2]]), "y"),
+    (
+        "y given next to a dataset",
+        lambda: maskcheck.audit(model(), tf.data.Dataset.from_tensor_slices(X).batch(4), np.zeros((8, 10))),
+        "y",
+    ),
+    (
+        "sample_weight rows",
+        lambda: maskcheck.audit(model(), X, np.zeros((8, 10)), sample_weight=np.ones(3)),
+        "sample_weight",
+    ),
+    ("y without X", lambda: maskcheck.audit(model(), None, np.zeros((8, 10))), "X"),
+    ("max_samples zero", lambda: maskcheck.audit(model(), X, max_samples=0), "max_samples"),
+    ("max_samples a float", lambda: maskcheck.audit(model(), X, max_samples=2.5), "max_samples"),
+    ("max_samples a bool", lambda: maskcheck.audit(model(), X, max_samples=True), "max_samples"),
+    ("perturb not a bool", lambda: maskcheck.audit(model(), X, perturb="yes"), "perturb"),
+    ("ignore with a bad code", lambda: maskcheck.audit(model(), X, ignore=["E501"]), "ignore"),
+    ("select with a bad code", lambda: maskcheck.audit(model(), X, select=[3]), "select"),
+    ("assert_ok with a bad severity", lambda: maskcheck.audit(model(), X).assert_ok("fatal"), "min_severity"),
+    ("subclassed model without X", lambda: _subclassed_without_x(), "X"),
+]
+
+
+def _subclassed_without_x() -> Any:
+    class Sub(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = keras.layers.Masking(0.0)
+
+        def call(self, x: Any) -> Any:
+            return self.m(x)
+
+    sub = Sub()
+    sub(X)
+    return maskcheck.audit(sub)
+
+
+@pytest.mark.parametrize(("label", "call", "argument"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input(label: str, call: Any, argument: str) -> None:
+    with pytest.raises(maskcheck.MaskcheckError) as info:
+        call()
+    assert info.value.argument.startswith(argument), str(info.value)
+    assert "expected" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_at_least_25_bad_inputs() -> None:
+    assert len(BAD) >= 25

@@ -1,0 +1,35 @@
+"""The registered checks match the spec in ../shared/CHECKS.md: codes, names, severities."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from maskcheck.checks import all_checks
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "CHECKS.md"
+
+
+def spec_rows() -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in SPEC.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\|\s*(MC\d{3})\s*\|\s*([a-z0-9-]+)\s*\|\s*(error|warning|info)\s*\|", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="../shared/CHECKS.md is not beside this checkout")
+def test_registry_matches_spec() -> None:
+    spec = spec_rows()
+    registered = {c.code: (c.name, str(c.severity)) for c in all_checks()}
+    assert registered == spec
+
+
+def test_codes_are_unique_and_well_formed() -> None:
+    codes = [c.code for c in all_checks()]
+    assert len(codes) == len(set(codes))
+    assert all(re.fullmatch(r"MC[1-4]\d\d", c) for c in codes)
+    assert all(re.fullmatch(r"[a-z]+(-[a-z0-9]+)+", c.name) for c in all_checks())
