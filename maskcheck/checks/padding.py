@@ -32,6 +32,11 @@ def data_consumers(model: Any, source: Any) -> list[LayoutAccumulator]:
     return accs
 
 
+def _masked_anywhere(ctx: AuditContext) -> bool:
+    """Some layer makes a mask or receives one (also one computed by hand and passed as mask=)."""
+    return bool(creators(ctx.trace)) or any(e.any_mask_in for e in ctx.events)
+
+
 def _where(lay: InputLayout, multi: bool) -> str:
     return f"input '{lay.name}'" if multi else "X"
 
@@ -197,7 +202,7 @@ class MaskCoversNothing(DataCheck):
     summary = "the Masking layer's mask_value matches (almost) no complete step, yet X is padded"
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        any_source = bool(creators(ctx.trace))
+        any_source = _masked_anywhere(ctx)
         for lay in self.layouts(ctx):
             if lay.mask_source == "Masking" and lay.by_mask is not None:
                 st = lay.by_mask
@@ -611,7 +616,7 @@ class EmbeddingUnmaskedPadding(DataCheck):
     summary = "Embedding(mask_zero=False) fed zero-padded ids and nothing masks them"
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        if creators(ctx.trace):
+        if _masked_anywhere(ctx):
             return
         for lay in self.layouts(ctx):
             if lay.mask_source != "Embedding" or lay.mask_zero or lay.by_pad is None or lay.pad is None:

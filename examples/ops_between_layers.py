@@ -1,0 +1,20 @@
+"""MC103: `x * 2` between Masking and an LSTM silently drops the mask."""
+
+import keras
+from _show import compare
+from keras import layers
+
+from maskcheck.checks._cases import padded_floats
+
+X = padded_floats(n=64, t=20, f=4)
+
+
+def model(use_layer: bool) -> keras.Model:
+    inp = keras.Input((20, 4))
+    x = layers.Masking(0.0)(inp)
+    x = layers.Rescaling(2.0)(x) if use_layer else x * 2.0
+    return keras.Model(inp, layers.Dense(1)(layers.LSTM(8)(x)))
+
+
+if __name__ == "__main__":
+    compare("operator between layers", (model(False), X), (model(True), X), {"MC103"})

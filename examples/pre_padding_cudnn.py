@@ -1,0 +1,19 @@
+"""MC206: pad_sequences pads at the front by default; cuDNN LSTMs on a TensorFlow GPU refuse that."""
+
+import keras
+from _show import compare
+from keras import layers
+
+from maskcheck.checks._cases import padded_floats
+
+model = keras.Sequential([keras.Input((20, 4)), layers.Masking(0.0), layers.LSTM(8), layers.Dense(1)])
+
+if __name__ == "__main__":
+    pre = padded_floats(n=64, t=20, f=4, side="pre")
+    post = padded_floats(n=64, t=20, f=4, side="post")
+    compare(
+        'padding="pre" into an LSTM',
+        (model, pre),
+        (model, post),
+        {"MC206"} if keras.backend.backend() == "tensorflow" else set(),
+    )
