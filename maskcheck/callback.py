@@ -121,7 +121,7 @@ class AuditCallback(keras.callbacks.Callback):
         return report.at_least(Severity(self.fail_on))
 
     def _run(self, when: str) -> None:
-        from maskcheck.audit import audit
+        from maskcheck.engine import audit
 
         report = audit(
             self.model,

@@ -227,18 +227,24 @@ def _load_model(path: str, custom: list[str]) -> Any:
             )
     if not os.path.isfile(path):
         raise MaskcheckError("MODEL", "an existing .keras file", f"{path!r} (no such file)")
+    import zipfile
+
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise MaskcheckError(
+            "MODEL", "a .keras file saved with model.save()", f"{path!r} (not a zip archive)"
+        )
     _quiet_keras()
     from maskcheck.keras_bridge import keras
 
     try:
         return keras.models.load_model(path, custom_objects=objects or None, compile=True)
     except Exception as exc:
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
+        text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
+        first = (text[:300] + "...") if len(text) > 300 else (text or type(exc).__name__)
         raise MaskcheckError(
             "MODEL",
             "a loadable .keras model (custom layers need --custom-objects module:NAME)",
-            f"{path!r} ({first[:200]})",
+            f"{path!r} ({first})",
         ) from None
 
 

@@ -96,7 +96,7 @@ class MaskcheckFixture:
     def audit(self, model: Any, X: Any = None, y: Any = None, **kwargs: Any) -> Report:
         """`maskcheck.audit(model, X, y, **kwargs)` with the configured `max_samples`/`select`;
         the report is also appended to `reports`."""
-        from maskcheck.audit import audit
+        from maskcheck.engine import audit
 
         kwargs.setdefault("max_samples", self.max_samples)
         if self.select is not None:
@@ -200,7 +200,13 @@ def fixture_for(config: pytest.Config, marker: pytest.Mark | None = None) -> Mas
 @pytest.fixture
 def maskcheck(request: pytest.FixtureRequest) -> MaskcheckFixture:
     """Audit Keras models in a test: `maskcheck.assert_clean(model, X, y)`."""
-    return fixture_for(request.config, request.node.get_closest_marker("maskcheck"))
+    from maskcheck.errors import MaskcheckError
+
+    try:
+        return fixture_for(request.config, request.node.get_closest_marker("maskcheck"))
+    except MaskcheckError as exc:  # a configuration mistake: one clear line, no plugin traceback
+        problem = str(exc)
+    pytest.fail(f"maskcheck configuration: {problem}", pytrace=False)
 
 
 __all__ = ["MaskcheckFixture", "fixture_for", "maskcheck"]
