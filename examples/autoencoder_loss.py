@@ -1,12 +1,12 @@
 """MC102/MC305: a sequence autoencoder whose loss counts padded steps, and the sample_weight fix."""
 
-import keras
 import numpy as np
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)
 
 inp = keras.Input((20, 4))

@@ -1,11 +1,11 @@
 """MC101/MC104/MC108: a Conv1D after Masking destroys the mask and smears padding into real steps."""
 
-import keras
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)
 
 

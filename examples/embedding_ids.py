@@ -1,11 +1,11 @@
 """MC207/MC208: zero-padded ids into Embedding(mask_zero=False), and ids beyond input_dim."""
 
-import keras
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_ids
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 ids = padded_ids(n=64, t=20, vocab=50)
 ids[3, 0] = 50  # one id == input_dim
 

@@ -1,11 +1,11 @@
 """MC106: a residual Add whose skip branch comes from the raw (unmasked) input."""
 
-import keras
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)
 
 

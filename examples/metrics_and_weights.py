@@ -1,12 +1,12 @@
 """MC307/MC308: Precision ignores the mask; a (batch,) sample_weight crashes a masked loss."""
 
-import keras
 import numpy as np
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)
 y = (np.random.default_rng(0).random((64, 20)) > 0.5).astype("float32")
 y[~X.any(-1)] = 0.0

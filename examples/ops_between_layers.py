@@ -1,11 +1,11 @@
 """MC103: `x * 2` between Masking and an LSTM silently drops the mask."""
 
-import keras
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)
 
 

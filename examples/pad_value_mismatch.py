@@ -1,11 +1,11 @@
 """MC202/MC203: sequences padded with -1 under Masking(0.), and a scaler fitted on padded data."""
 
-import keras
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 X = padded_floats(n=64, t=20, f=4, pad=-1.0)
 
 

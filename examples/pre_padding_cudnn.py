@@ -1,11 +1,11 @@
 """MC206: pad_sequences pads at the front by default; cuDNN LSTMs on a TensorFlow GPU refuse that."""
 
-import keras
 from _show import compare
-from keras import layers
 
 from maskcheck.checks._cases import padded_floats
+from maskcheck.keras_bridge import keras
 
+layers = keras.layers
 model = keras.Sequential([keras.Input((20, 4)), layers.Masking(0.0), layers.LSTM(8), layers.Dense(1)])
 
 if __name__ == "__main__":

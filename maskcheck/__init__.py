@@ -1,10 +1,18 @@
-"""maskcheck: find masking and padding bugs in Keras sequence models."""
+"""maskcheck: find masking and padding bugs in Keras sequence models.
+
+Importing the package is cheap: Keras (and TensorFlow) load on first use of `audit`, so the
+pytest plugin and `maskcheck --help` cost nothing in environments that never audit.
+"""
 
 from __future__ import annotations
 
-from maskcheck.audit import audit
+from typing import TYPE_CHECKING, Any
+
 from maskcheck.errors import MaskcheckError, MaskcheckFailure
 from maskcheck.types import Finding, LayerTrace, Report, Role, Severity
+
+if TYPE_CHECKING:
+    from maskcheck.engine import audit
 
 __version__ = "0.1.0"
 
@@ -19,3 +27,11 @@ __all__ = [
     "__version__",
     "audit",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "audit":
+        from maskcheck.engine import audit
+
+        return audit
+    raise AttributeError(f"module 'maskcheck' has no attribute {name!r}")

@@ -235,6 +235,22 @@ class DataSource:
 
     # ---- iteration -------------------------------------------------------------------------
 
+    def length(self) -> int | None:
+        """Number of sequences when known up front (arrays), else None."""
+        if self.kind != "arrays":
+            return None
+        first = self.X
+        if isinstance(first, dict):
+            first = next(iter(first.values()), None)
+        elif (
+            isinstance(first, (list, tuple))
+            and first
+            and (isinstance(first[0], np.ndarray) or kb.is_tensor(first[0]))
+        ):
+            first = first[0]
+        shape = getattr(first, "shape", None)
+        return int(shape[0]) if shape else None
+
     def batches(self) -> Iterator[Batch]:
         if self.kind == "arrays":
             xs = self._xs(self.X)
@@ -276,24 +292,31 @@ class DataSource:
 
 def collect(source: DataSource, max_samples: int, consumers: list[Any] | None = None) -> Sample:
     """Stream every batch to `consumers` (data checks) and keep the first `max_samples` rows."""
+    from maskcheck.progress import Progress
+
     xs_parts: list[list[np.ndarray]] = []
     y_parts: list[list[np.ndarray]] = []
     w_parts: list[np.ndarray] = []
     kept = total = batches = 0
-    for batch in source.batches():
-        batches += 1
-        n = batch.xs[0].shape[0]
-        for c in consumers or ():
-            c.update(batch, total)
-        if kept < max_samples:
-            take = min(n, max_samples - kept)
-            xs_parts.append([a[:take].copy() for a in batch.xs])
-            if batch.y is not None:
-                y_parts.append([a[:take].copy() for a in batch.y])
-            if batch.w is not None:
-                w_parts.append(batch.w[:take].copy())
-            kept += take
-        total += n
+    progress = Progress(total=source.length(), desc="maskcheck: scanning X")
+    try:
+        for batch in source.batches():
+            batches += 1
+            n = batch.xs[0].shape[0]
+            for c in consumers or ():
+                c.update(batch, total)
+            if kept < max_samples:
+                take = min(n, max_samples - kept)
+                xs_parts.append([a[:take].copy() for a in batch.xs])
+                if batch.y is not None:
+                    y_parts.append([a[:take].copy() for a in batch.y])
+                if batch.w is not None:
+                    w_parts.append(batch.w[:take].copy())
+                kept += take
+            total += n
+            progress.update(n)
+    finally:
+        progress.close()
     if batches == 0:
         raise MaskcheckError("X", "at least one batch", "an empty or exhausted dataset/generator")
     xs = [np.concatenate([p[i] for p in xs_parts]) for i in range(len(xs_parts[0]))]

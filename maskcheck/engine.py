@@ -216,7 +216,7 @@ def _layer_rows(ctx: AuditContext) -> list[LayerTrace]:
                 output_shape=_fmt_shapes(ev.outputs),
                 input_mask=ev.has_input_mask,
                 output_mask=ev.has_output_mask,
-                masked_share=mask_share(mask),
+                masked_share=None if (share := mask_share(mask)) is None else round(share, 4),
                 supports_masking=bool(getattr(ev.layer, "supports_masking", False)),
                 role=role_of(ev),
                 received_mask=ev.has_received_mask,

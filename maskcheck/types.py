@@ -129,11 +129,14 @@ class Report:
     def assert_ok(
         self, min_severity: str | Severity = "error", ignore: tuple[str, ...] | list[str] = ()
     ) -> None:
-        """Raise `MaskcheckFailure` (an AssertionError) if a finding reaches `min_severity`."""
+        """Raise `MaskcheckFailure` (an AssertionError) if a finding reaches `min_severity`.
+
+        `ignore` takes codes or prefixes ("MC104", "MC3"), as `audit(ignore=...)` does."""
         from maskcheck.errors import MaskcheckError, MaskcheckFailure
 
+        prefixes = tuple(str(c).upper() for c in ignore)
         try:
-            bad = [f for f in self.at_least(min_severity) if f.code not in set(ignore)]
+            bad = [f for f in self.at_least(min_severity) if not (prefixes and f.code.startswith(prefixes))]
         except ValueError:
             raise MaskcheckError(
                 "min_severity", "one of 'info', 'warning', 'error'", repr(min_severity)
