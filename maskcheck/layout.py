@@ -333,7 +333,8 @@ class LayoutAccumulator:
                 bad = ((x < 0) | (x >= lay.input_dim)).reshape(x.shape[0], -1).any(axis=1)
                 lay.out_of_range += int(bad.sum())
                 _add(lay.out_of_range_idx, np.flatnonzero(bad), offset)
-        elif x.dtype.kind == "f":
+        elif x.dtype.kind == "f" and not np.isfinite(np.add.reduce(x, axis=None)):
+            # one read pass without allocation; only a NaN/Inf (or overflow) pays for the full check
             finite = np.isfinite(x)
             if not finite.all():
                 pad_nan = lay.pad is not None and bool(np.isnan(lay.pad).any())

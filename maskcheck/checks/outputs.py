@@ -661,6 +661,10 @@ def _loss_value(loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
     return float(kb.to_numpy(loss_obj(y, y_pred, w)))
 
 
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a))
+
+
 def _weights_ok(w: Any, y_pred: Any) -> bool:
     if w is None:
         return True
@@ -717,16 +721,28 @@ class LossCountsPadding(OutputCheck):
             try:
                 before = _loss_value(loss_obj, y, y_pred, w)
                 after = _loss_value(loss_obj, _perturbed(y, padded, kind, head.units), y_pred, w)
+                how = "changing y only at"
+                if _same(before, after):
+                    # padded steps predicted uniformly cost the same for any label: weight them instead
+                    base_w = np.broadcast_to(
+                        np.ones(padded.shape, "float32")
+                        if w is None
+                        else np.asarray(w, "float32").reshape(len(padded), -1),
+                        padded.shape,
+                    )
+                    before = _loss_value(loss_obj, y, y_pred, np.array(base_w))
+                    after = _loss_value(loss_obj, y, y_pred, base_w * (1.0 + padded))
+                    how = "weighting only"
             except Exception as exc:
                 ctx._cache.setdefault("notes", []).append(
                     f"MC305 could not evaluate the loss of output {i}: {exc}"
                 )
                 continue
-            if abs(before - after) <= 1e-6 * max(1.0, abs(before)):
+            if _same(before, after):
                 continue
             masked = kb.get_mask(y_pred) is not None
             yield self.finding(
-                f"output {i}: changing y only at the {int(padded.sum())} padded steps changes the compiled "
+                f"output {i}: {how} the {int(padded.sum())} padded steps changes the compiled "
                 f"loss {loss_obj.name} from {before:.6g} to {after:.6g}, so the loss counts padding "
                 + (
                     "(the output carries a mask, but it does not cover these steps)."
