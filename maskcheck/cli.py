@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help="custom layers for loading: module:NAME, or a module (all its public classes); repeatable",
     )
     a.add_argument("--output", "-o", help="write the report here instead of stdout")
+    a.add_argument(
+        "--html", metavar="FILE", help="also write an HTML report (mask map, mask flow, findings) to FILE"
+    )
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar (same as MASKCHECK_QUIET=1)")
     sub.add_parser("checks", help="list the check catalogue")
     e = sub.add_parser("explain", help="show a check's documentation")
@@ -129,11 +132,19 @@ def _render(report: Any, fmt: str, artifact: str | None) -> str:
     return str(report.to_text())
 
 
+def keras_seed() -> None:
+    """The demo's model is built with a fixed seed so its report is the same every run."""
+    from maskcheck.keras_bridge import keras
+
+    keras.utils.set_random_seed(0)
+
+
 def _demo(args: argparse.Namespace) -> int:
     _quiet_keras()
     from maskcheck import audit
     from maskcheck.demo import broken_model, make_data
 
+    keras_seed()
     data = make_data()
     print(
         "Auditing the motivating case: Masking(0.) -> BiLSTM -> TimeDistributed(Dense(3, 'sigmoid')),\n"
@@ -309,6 +320,14 @@ def _audit(args: argparse.Namespace) -> int:
             ) from None
     else:
         print(text)
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as fh:
+                fh.write(report.to_html())
+        except OSError as exc:
+            raise MaskcheckError(
+                "--html", "a writable file path", f"{args.html!r} ({exc.strerror})"
+            ) from None
     return EXIT_FINDINGS if report.at_least(min_sev) else EXIT_CLEAN
 
 
