@@ -86,6 +86,9 @@ class Report:
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # per-step states of up to 64 traced samples: 0 real, 1 padded and masked, 2 padded but NOT
+    # masked, 3 hole (masked between real steps), 4 part pad, part data (see maskcheck.html)
+    mask_map: list[list[int]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -113,6 +116,7 @@ class Report:
             "notes": list(self.notes),
             "layers": [t.to_dict() for t in self.layers],
             "findings": [f.to_dict() for f in self.findings],
+            "mask_map": None if self.mask_map is None else [list(r) for r in self.mask_map],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -125,6 +129,28 @@ class Report:
 
     def __str__(self) -> str:
         return self.to_text()
+
+    def to_html(self) -> str:
+        """A self-contained HTML page: the mask map, the mask flow, the findings, the layer table."""
+        from maskcheck.html import render_html
+
+        return render_html(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the report as the HTML of `to_html()` (without the page around it)."""
+        from maskcheck.html import render_html
+
+        return render_html(self, full=False)
+
+    def plot(self, path: str | None = None) -> str:
+        """The mask map, the mask flow and the findings as one SVG; written to `path` if given."""
+        from maskcheck.html import render_svg
+
+        svg = render_svg(self)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(svg)
+        return svg
 
     def assert_ok(
         self, min_severity: str | Severity = "error", ignore: tuple[str, ...] | list[str] = ()
