@@ -15,6 +15,7 @@ from maskcheck.checks.base import Check, all_checks
 from maskcheck.context import AuditContext, AuditOptions
 from maskcheck.data import DataSource, collect, input_specs, synthesize
 from maskcheck.errors import MaskcheckError
+from maskcheck.html import mask_map
 from maskcheck.trace import run_traced, symbolic_output_masks
 from maskcheck.types import Finding, LayerTrace, Report, Severity
 
@@ -41,10 +42,15 @@ def _codes(value: Iterable[str] | str | None, argument: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
+    known = [c.code for c in all_checks()]
     out = []
     for v in value:
-        if not isinstance(v, str) or not v.upper().startswith("MC"):
-            raise MaskcheckError(argument, _CODES_HELP, repr(v))
+        if (
+            not isinstance(v, str)
+            or not v.upper().startswith("MC")
+            or not any(k.startswith(v.upper()) for k in known)
+        ):
+            raise MaskcheckError(argument, _CODES_HELP + " that name at least one check", repr(v))
         out.append(v.upper())
     return tuple(out)
 
@@ -176,6 +182,7 @@ def audit(
         findings=findings,
         notes=notes,
         meta=meta,
+        mask_map=mask_map(ctx),
     )
 
 

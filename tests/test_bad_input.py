@@ -83,6 +83,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("perturb not a bool", lambda: maskcheck.audit(model(), X, perturb="yes"), "perturb"),
     ("ignore with a bad code", lambda: maskcheck.audit(model(), X, ignore=["E501"]), "ignore"),
     ("select with a bad code", lambda: maskcheck.audit(model(), X, select=[3]), "select"),
+    ("select with an unknown code", lambda: maskcheck.audit(model(), X, select="MC999"), "select"),
     ("assert_ok with a bad severity", lambda: maskcheck.audit(model(), X).assert_ok("fatal"), "min_severity"),
     ("subclassed model without X", lambda: _subclassed_without_x(), "X"),
 ]

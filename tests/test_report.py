@@ -28,7 +28,7 @@ def test_json_schema(broken: maskcheck.Report) -> None:
     data = json.loads(broken.to_json())
     assert data["schema_version"] == SCHEMA_VERSION == 1
     assert data["ok"] is False
-    assert set(data) == {"schema_version", "model", "ok", "meta", "notes", "layers", "findings"}
+    assert set(data) == {"schema_version", "model", "ok", "meta", "notes", "layers", "findings", "mask_map"}
     row = data["layers"][0]
     assert set(row) == {
         "path",
