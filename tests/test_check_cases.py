@@ -8,6 +8,8 @@ import maskcheck
 from maskcheck import keras_bridge as kb
 from maskcheck.checks import all_checks
 
+pytestmark = pytest.mark.backends
+
 CASES = [
     pytest.param(check, case, id=f"{check.code}-{'fires' if case.fires else 'quiet'}-{case.name}")
     for check in all_checks()

@@ -12,6 +12,8 @@ from keras import layers
 import maskcheck
 from maskcheck.checks import _cases as C
 
+pytestmark = pytest.mark.backends
+
 
 def tagger() -> tuple[Any, Any, Any]:
     x = C.padded_floats(n=32)

@@ -13,6 +13,8 @@ from maskcheck.checks import _cases as C
 from maskcheck.keras_bridge import keras
 from maskcheck.types import Role
 
+pytestmark = pytest.mark.backends
+
 layers = keras.layers
 
 
