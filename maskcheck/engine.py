@@ -125,6 +125,13 @@ def audit(
         consumers = data_consumers(model, source)
         sample = collect(source, max_samples, consumers)
         layouts = [c.layout for c in consumers if c.layout is not None]
+        for lay in layouts:
+            if lay.nonfinite:
+                raise MaskcheckError(
+                    "X" if len(layouts) == 1 else f"X[{lay.name!r}]",
+                    "finite values (NaN is accepted only as padding that fills the sequence ends)",
+                    f"NaN or Inf in {lay.nonfinite} sequences, e.g. samples {lay.nonfinite_idx[:5]}",
+                )
         notes.extend(_clip_ids(sample, layouts))
         if sample.total_seen > sample.xs[0].shape[0]:
             notes.append(

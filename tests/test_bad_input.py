@@ -25,6 +25,10 @@ def two_inputs() -> Any:
 
 
 X = C.padded_floats(n=8)
+X_INF = X.copy()
+X_INF[2, 1, 0] = np.inf
+X_NAN = X.copy()
+X_NAN[3, 0, 1] = np.nan
 
 
 def _exhausted() -> Any:
@@ -59,6 +63,8 @@ BAD: list[tuple[str, Any, str]] = [
         "X",
     ),
     ("dataset of 4-tuples", lambda: maskcheck.audit(model(), iter([(X, X, X, X)])), "X"),
+    ("Inf in X", lambda: maskcheck.audit(model(), X_INF), "X"),
+    ("NaN inside real steps", lambda: maskcheck.audit(model(), X_NAN), "X"),
     ("a number as X", lambda: maskcheck.audit(model(), 3.0), "X"),
     ("dict with missing key", lambda: maskcheck.audit(two_inputs(), {"a": X}), "X"),
     ("one array for two inputs", lambda: maskcheck.audit(two_inputs(), X), "X"),
