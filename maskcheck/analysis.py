@@ -196,7 +196,7 @@ def top_level(trace: Trace, ev: CallEvent) -> bool:
         return False
     if parent is trace.root:
         return True
-    return isinstance(parent.layer, kb.keras.Model) or is_user_code(parent.layer)
+    return kb.is_model(parent.layer) or is_user_code(parent.layer)
 
 
 def masked_samples(mask: Any, limit: int = 10) -> list[int]:

@@ -372,10 +372,19 @@ def _first_mask_source(model: Any, input_index: int) -> Any:
         frontier = {id(target)}
         for layer in model.layers if hasattr(model, "layers") else []:
             for node in getattr(layer, "_inbound_nodes", []):
-                if any(id(t) in frontier for t in node.input_tensors):
+                if any(id(t) in frontier for t in _flat(node.input_tensors)):
                     if type(layer).__name__ in {"Masking", "Embedding"}:
                         return layer
-                    frontier.update(id(t) for t in node.outputs)
+                    frontier.update(id(t) for t in _flat(node.outputs))
     except Exception:
         return None
     return None
+
+
+def _flat(x: Any) -> list[Any]:
+    """Node inputs/outputs as a flat list (Keras 2 nodes may hold a single tensor)."""
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _flat(v)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _flat(v)]
+    return [x]

@@ -23,10 +23,10 @@ _CODES_HELP = "check codes such as 'MC101' or family prefixes such as 'MC1'"
 
 
 def _check_model(model: Any) -> None:
-    if not isinstance(model, kb.keras.Model):
+    if not kb.is_model(model):
         raise MaskcheckError(
             "model",
-            "a Keras 3 model (keras.Model: Sequential, Functional or subclassed)",
+            "a Keras model (keras.Model or tf_keras.Model: Sequential, Functional or subclassed)",
             type(model).__name__,
         )
     if not model.built:
@@ -177,7 +177,7 @@ def audit(
     order = {c.code: i for i, c in enumerate(all_checks())}
     findings.sort(key=lambda f: (-f.severity.rank, order.get(f.code, 999)))
     meta = {
-        "keras": kb.KERAS_VERSION,
+        "keras": kb.keras_label(model),
         "backend": kb.backend_name(),
         "samples_traced": int(sample.xs[0].shape[0]),
         "samples_seen": int(sample.total_seen),

@@ -90,15 +90,42 @@ def shape_of(x: Any) -> tuple[int | None, ...]:
         return ()
 
 
-def resolve_loss(identifier: Any, y_true: Any, y_pred: Any) -> Any:
+def resolve_loss(identifier: Any, y_true: Any, y_pred: Any, legacy: bool = False) -> Any:
     """The Loss object `model.compile(loss=identifier)` would build (masks applied in __call__)."""
+    if legacy:
+        import tf_keras
+
+        obj = tf_keras.losses.get(identifier)
+        from tf_keras.src.losses import LossFunctionWrapper
+
+        return obj if isinstance(obj, tf_keras.losses.Loss) else LossFunctionWrapper(obj)
     from keras.src.trainers.compile_utils import get_loss
 
     return get_loss(identifier, y_true, y_pred)
 
 
-def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
+def resolve_metric(identifier: Any, y_true: Any, y_pred: Any, legacy: bool = False) -> Any:
     """A fresh Metric object, as `model.compile(metrics=[identifier])` would build it."""
+    if legacy:
+        import tf_keras
+
+        if isinstance(identifier, tf_keras.metrics.Metric):
+            return type(identifier).from_config(identifier.get_config())
+        if str(identifier).lower() in ("accuracy", "acc"):
+            sparse = (
+                len(getattr(y_true, "shape", ())) < len(getattr(y_pred, "shape", ()))
+                or getattr(y_true, "shape", (1,))[-1] == 1
+            )
+            binary = getattr(y_pred, "shape", (0,))[-1] == 1
+            identifier = (
+                "binary_accuracy"
+                if binary
+                else "sparse_categorical_accuracy"
+                if sparse
+                else "categorical_accuracy"
+            )
+        obj = tf_keras.metrics.get(identifier)
+        return obj if isinstance(obj, tf_keras.metrics.Metric) else tf_keras.metrics.MeanMetricWrapper(obj)
     from keras.src.trainers.compile_utils import get_metric
 
     if isinstance(identifier, keras.metrics.Metric):
@@ -108,7 +135,53 @@ def resolve_metric(identifier: Any, y_true: Any, y_pred: Any) -> Any:
 
 def compiled_metric_identifiers(model: Any) -> tuple[Any, Any]:
     """(metrics, weighted_metrics) exactly as passed to `compile`, or (None, None)."""
-    cm = getattr(model, "_compile_metrics", None)
+    cm = getattr(model, "_compile_metrics", None) or getattr(model, "compiled_metrics", None)
     if cm is None:
         return None, None
     return getattr(cm, "_user_metrics", None), getattr(cm, "_user_weighted_metrics", None)
+
+
+# ---- tf_keras (Keras 2) ------------------------------------------------------------------------
+
+LEGACY_OPLAMBDAS = frozenset(
+    {"TFOpLambda", "SlicingOpLambda", "InstanceMethod", "InstanceProperty", "ClassMethod"}
+)
+
+
+def legacy_keras() -> Any:
+    """The tf_keras package when the user has imported it (never imported here), else None."""
+    return sys.modules.get("tf_keras")
+
+
+def is_legacy(obj: Any) -> bool:
+    return type(obj).__module__.startswith("tf_keras.")
+
+
+def is_layer(obj: Any) -> bool:
+    if isinstance(obj, LayerBase):
+        return True
+    legacy = legacy_keras()
+    return legacy is not None and isinstance(obj, legacy.layers.Layer)
+
+
+def is_model(obj: Any) -> bool:
+    if isinstance(obj, keras.Model):
+        return True
+    legacy = legacy_keras()
+    return legacy is not None and isinstance(obj, legacy.Model)
+
+
+def layer_bases(model: Any) -> tuple[type, type | None]:
+    """(the Layer class whose __call__ to wrap, the Operation class or None) for this model."""
+    if is_legacy(model):
+        from tf_keras.src.engine.base_layer import Layer as LegacyLayer
+
+        return LegacyLayer, None
+    return LayerBase, OperationBase
+
+
+def keras_label(model: Any) -> str:
+    legacy = legacy_keras()
+    if is_legacy(model) and legacy is not None:
+        return f"tf_keras {legacy.__version__}"
+    return f"keras {KERAS_VERSION}"

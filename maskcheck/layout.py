@@ -391,13 +391,13 @@ def _source_in_graph(model: Any, target: Any) -> Any:
     pass_through = {"InputLayer", "Dropout", "GaussianNoise", "Activation", "Rescaling", "BatchNormalization"}
     for layer in model.layers:
         for node in getattr(layer, "_inbound_nodes", []):
-            if not any(id(t) in frontier for t in node.input_tensors):
+            if not any(id(t) in frontier for t in _flat(node.input_tensors)):
                 continue
             name = type(layer).__name__
             if name in ("Masking", "Embedding"):
                 return layer
             if name in pass_through:
-                frontier.update(id(t) for t in node.outputs)
+                frontier.update(id(t) for t in _flat(node.outputs))
             elif hasattr(layer, "layers") and hasattr(layer, "inputs"):
                 try:
                     inner = layer.layers[0] if type(layer).__name__ == "Sequential" else None
@@ -406,3 +406,12 @@ def _source_in_graph(model: Any, target: Any) -> Any:
                 if inner is not None and type(inner).__name__ in ("Masking", "Embedding"):
                     return inner
     return None
+
+
+def _flat(x: Any) -> list[Any]:
+    """Node inputs/outputs as a flat list (Keras 2 nodes may hold a single tensor)."""
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _flat(v)]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _flat(v)]
+    return [x]

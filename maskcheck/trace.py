@@ -208,6 +208,7 @@ class _Tracer:
         direct: bool = False,
     ) -> CallEvent:
         parent = self.stack[-1] if self.stack else None
+        is_op = is_op or type(layer).__name__ in kb.LEGACY_OPLAMBDAS
         ev = CallEvent(
             index=len(self.trace.events),
             layer=layer,
@@ -281,7 +282,7 @@ def _make_layer_call(orig: Callable[..., Any]) -> Callable[..., Any]:
 def _make_op_call(orig: Callable[..., Any]) -> Callable[..., Any]:
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
         tr = _active()
-        if tr is None or isinstance(self, kb.LayerBase) or id(self) not in tr.graph_ops:
+        if tr is None or kb.is_layer(self) or id(self) not in tr.graph_ops:
             return orig(self, *args, **kwargs)
         ev = tr.open(self, args, kwargs, is_op=True)
         out = None
@@ -361,14 +362,15 @@ def instrumented(
     """Patch, yield a tracer, and restore every patch in `finally`."""
     layers = all_layers(model)
     tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
-    layer_cls, op_cls = kb.LayerBase, kb.OperationBase
+    layer_cls, op_cls = kb.layer_bases(model)
     orig_layer_call = layer_cls.__dict__["__call__"]
-    orig_op_call = op_cls.__dict__["__call__"]
+    orig_op_call = op_cls.__dict__["__call__"] if op_cls is not None else None
     saved: list[tuple[Any, bool, Any]] = []
     with _PATCH_LOCK:
         try:
             layer_cls.__call__ = _make_layer_call(orig_layer_call)  # type: ignore[method-assign]
-            op_cls.__call__ = _make_op_call(orig_op_call)  # type: ignore[method-assign]
+            if op_cls is not None and orig_op_call is not None:
+                op_cls.__call__ = _make_op_call(orig_op_call)  # type: ignore[method-assign]
             for layer in layers:
                 had = "call" in layer.__dict__
                 saved.append((layer, had, layer.__dict__.get("call")))
@@ -389,7 +391,8 @@ def instrumented(
                     with contextlib.suppress(AttributeError, KeyError):
                         object.__delattr__(layer, "call")
             layer_cls.__call__ = orig_layer_call  # type: ignore[method-assign]
-            op_cls.__call__ = orig_op_call  # type: ignore[method-assign]
+            if op_cls is not None and orig_op_call is not None:
+                op_cls.__call__ = orig_op_call  # type: ignore[method-assign]
 
 
 def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None) -> Trace:
@@ -435,6 +438,16 @@ def _merge_repeated_events(trace: Trace) -> None:
     trace.events = merged
 
 
+def node_operation(node: Any) -> Any:
+    """The layer or operation of a functional graph node (Keras 3 `operation`, Keras 2 `layer`)."""
+    op = getattr(node, "operation", None)
+    return op if op is not None else getattr(node, "layer", None)
+
+
+def _as_list(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
 def _graph_nodes(model: Any) -> Iterator[Any]:
     seen: set[int] = set()
 
@@ -445,11 +458,12 @@ def _graph_nodes(model: Any) -> Iterator[Any]:
         seen.add(id(graph))
         for nodes in graph._nodes_by_depth.values():
             for node in nodes:
-                if node.operation is None or node.is_input:
+                op = node_operation(node)
+                if op is None or node.is_input:
                     continue
                 yield node
-                if node.operation is not m and is_graph_model(node.operation):
-                    yield from walk(node.operation)
+                if op is not m and is_graph_model(op):
+                    yield from walk(op)
 
     yield from walk(model)
 
@@ -457,7 +471,7 @@ def _graph_nodes(model: Any) -> Iterator[Any]:
 def graph_operations(model: Any) -> set[int]:
     """ids of the non-layer operations (keras.ops calls, operators) recorded in functional graphs."""
     try:
-        return {id(n.operation) for n in _graph_nodes(model) if not isinstance(n.operation, kb.LayerBase)}
+        return {id(node_operation(n)) for n in _graph_nodes(model) if not kb.is_layer(node_operation(n))}
     except Exception:
         return set()
 
@@ -467,8 +481,9 @@ def symbolic_output_masks(model: Any) -> dict[int, bool]:
     result: dict[int, bool] = {}
     try:
         for node in _graph_nodes(model):
-            has = any(kb.get_mask(t) is not None for t in node.outputs)
-            result[id(node.operation)] = result.get(id(node.operation), False) or has
+            op = node_operation(node)
+            has = any(kb.get_mask(t) is not None for t in _as_list(node.outputs))
+            result[id(op)] = result.get(id(op), False) or has
     except Exception:
         return {}
     return result

@@ -56,6 +56,7 @@ class KerasMaskSemantics(Check):
     summary = "the installed Keras changes mask behaviour the model relies on"
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
+        yield from self._legacy_loss(ctx)
         for ev in ctx.events:
             if not isinstance(ev.layer, SEQUENCE_LAYERS) or not ev.any_mask_in or ev.has_output_mask:
                 continue
@@ -74,6 +75,39 @@ class KerasMaskSemantics(Check):
                 layer=ev.path,
                 keras=kb.KERAS_VERSION,
             )
+
+    def _legacy_loss(self, ctx: AuditContext) -> Iterable[Finding]:
+        """tf_keras before the valid-mask fix divided a masked loss by all steps, padding included."""
+        if not kb.is_legacy(ctx.model) or not legacy_loss_divides_by_all_steps():
+            return
+        for i, out in enumerate(ctx.trace.outputs):
+            mask = kb.get_mask(out)
+            if mask is None or len(shape(out)) < 3:
+                continue
+            import numpy as np
+
+            share = 1.0 - float(np.asarray(kb.to_numpy(mask), dtype=bool).mean())
+            yield self.finding(
+                f"output {i} is masked, but the installed tf_keras divides a masked loss by all steps, "
+                f"padded ones included ({share:.0%} of the audited steps are padded): the loss and its "
+                "gradients shrink with the amount of padding and differ between batches.",
+                "upgrade to tf_keras >= 2.13 (or Keras 3), or normalise yourself: "
+                "`sample_weight = mask / mask.mean()` passed to `fit`",
+                output=i,
+                keras=kb.keras_label(ctx.model),
+            )
+
+
+def legacy_loss_divides_by_all_steps() -> bool:
+    """Probe the installed tf_keras: a masked MSE over 2 real and 2 padded steps of error 1 is
+    1.0 when divided by real steps and 0.5 when divided by all steps."""
+    import tensorflow as tf
+    import tf_keras
+
+    y_pred = tf.ones((1, 4, 1))
+    y_pred._keras_mask = tf.constant([[True, True, False, False]])
+    value = float(tf_keras.losses.MeanSquaredError()(tf.zeros((1, 4, 1)), y_pred))
+    return value < 0.75
 
 
 class _MaskStoppingLSTM(layers.LSTM):
