@@ -171,6 +171,7 @@ def audit(
                 if strict:
                     raise
                 notes.append(f"{check_cls.code} could not run: {type(exc).__name__}: {exc}")
+        notes.extend(ctx._cache.get("notes", []))
         rows = _layer_rows(ctx)
     finally:
         _restore(snap)

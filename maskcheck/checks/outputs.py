@@ -559,6 +559,26 @@ ActivationLossMismatch.invalid = (
         True,
     ),
 )
+
+
+def _separate_activation() -> Any:
+    model = keras.Sequential(
+        [
+            keras.Input((10, 3)),
+            layers.Masking(0.0),
+            layers.LSTM(4, return_sequences=True),
+            layers.Dense(3),
+            layers.Activation("sigmoid"),
+        ]
+    )
+    model.compile(loss=keras.losses.sparse_categorical_crossentropy, optimizer="sgd")
+    return model
+
+
+ActivationLossMismatch.invalid = (
+    *ActivationLossMismatch.invalid,
+    Case("separate Activation('sigmoid') layer, loss given as a function", _case(_separate_activation), True),
+)
 ActivationLossMismatch.valid = (
     Case("softmax head with sparse categorical cross-entropy", _case(lambda: _tagger(units=3)), False),
     Case(

@@ -552,9 +552,16 @@ class LeftPaddedRnn(DataCheck):
     summary = "pre- or mixed padding into a cuDNN-eligible LSTM/GRU on TensorFlow"
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        if kb.backend_name() != "tensorflow":
-            return
         rnns = _cudnn_rnns(ctx)
+        if kb.backend_name() != "tensorflow":
+            if rnns and any(
+                lay.by_mask and (lay.by_mask.pre + lay.by_mask.mixed) for lay in self.layouts(ctx)
+            ):
+                ctx._cache.setdefault("notes", []).append(
+                    f"MC206 does not apply on the {kb.backend_name()} backend (no cuDNN mask assertion); "
+                    "the same model and pre-padded data would fail on a TensorFlow GPU."
+                )
+            return
         if not rnns:
             return
         for lay in self.layouts(ctx):
