@@ -340,11 +340,17 @@ def synthesize(
             "synthesize a probe batch from)",
             "None",
         )
+    from maskcheck.layout import mask_sources
+
+    try:
+        sources = mask_sources(model, through_any_layer=True)
+    except Exception:
+        sources = []
     rng = np.random.default_rng(seed)
     xs = []
     for i, spec in enumerate(specs):
         t = spec.shape[1] if len(spec.shape) > 1 and spec.shape[1] is not None else t_default
-        consumer = _first_mask_source(model, i)
+        consumer = sources[i] if i < len(sources) else None
         lengths = rng.integers(max(1, t // 3), t + 1, size=n)
         lengths[0] = t
         if len(spec.shape) == 2 and (
@@ -363,28 +369,3 @@ def synthesize(
         xs.append(arr)
     structure = "single" if len(xs) == 1 else "list"
     return Sample(xs, None, None, structure, [s.name for s in specs], total_seen=n, synthesized=True)
-
-
-def _first_mask_source(model: Any, input_index: int) -> Any:
-    """The Masking or Embedding layer that reads model input `input_index`, if any."""
-    try:
-        target = model.inputs[input_index]
-        frontier = {id(target)}
-        for layer in model.layers if hasattr(model, "layers") else []:
-            for node in getattr(layer, "_inbound_nodes", []):
-                if any(id(t) in frontier for t in _flat(node.input_tensors)):
-                    if type(layer).__name__ in {"Masking", "Embedding"}:
-                        return layer
-                    frontier.update(id(t) for t in _flat(node.outputs))
-    except Exception:
-        return None
-    return None
-
-
-def _flat(x: Any) -> list[Any]:
-    """Node inputs/outputs as a flat list (Keras 2 nodes may hold a single tensor)."""
-    if isinstance(x, dict):
-        return [t for v in x.values() for t in _flat(v)]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _flat(v)]
-    return [x]

@@ -53,16 +53,16 @@ def make_data(n: int = 256, seed: int = 0) -> SeedData:
     return SeedData(broken, fixed, y, lengths)
 
 
-def broken_model() -> Any:
+def _tagger(units: int, activation: str, name: str) -> Any:
     model = keras.Sequential(
         [
             keras.Input((T, F)),
             keras.layers.Masking(0.0),
             keras.layers.Bidirectional(keras.layers.LSTM(20, return_sequences=True)),
             keras.layers.Dropout(0.2),
-            keras.layers.TimeDistributed(keras.layers.Dense(3, activation="sigmoid")),
+            keras.layers.TimeDistributed(keras.layers.Dense(units, activation=activation)),
         ],
-        name="seed_tagger",
+        name=name,
     )
     model.compile(
         loss="sparse_categorical_crossentropy",
@@ -70,25 +70,16 @@ def broken_model() -> Any:
         metrics=["accuracy"],
     )
     return model
+
+
+def broken_model() -> Any:
+    """The seed's head: 3 sigmoid units for 2 real classes plus the padding label 0."""
+    return _tagger(3, "sigmoid", "seed_tagger")
 
 
 def fixed_model() -> Any:
-    model = keras.Sequential(
-        [
-            keras.Input((T, F)),
-            keras.layers.Masking(0.0),
-            keras.layers.Bidirectional(keras.layers.LSTM(20, return_sequences=True)),
-            keras.layers.Dropout(0.2),
-            keras.layers.TimeDistributed(keras.layers.Dense(2, activation="softmax")),
-        ],
-        name="fixed_tagger",
-    )
-    model.compile(
-        loss="sparse_categorical_crossentropy",
-        optimizer=keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
-        metrics=["accuracy"],
-    )
-    return model
+    """One softmax unit per real class; padded steps are masked out of the loss."""
+    return _tagger(2, "softmax", "fixed_tagger")
 
 
 def fixed_labels(y: np.ndarray) -> np.ndarray:

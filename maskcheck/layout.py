@@ -367,8 +367,12 @@ class LayoutAccumulator:
             update_stats(lay.after_fix, full, partial, offset, count, feats)
 
 
-def mask_sources(model: Any) -> list[Any]:
-    """For each model input, the Masking/Embedding layer that creates its mask (or None)."""
+def mask_sources(model: Any, through_any_layer: bool = False) -> list[Any]:
+    """For each model input, the Masking/Embedding layer that creates its mask (or None).
+
+    By default the search only passes through layers that keep the values of padded steps as
+    they are (so the data's pad vector is what the mask source compares); `through_any_layer`
+    follows every layer, which is what synthesizing a probe batch wants."""
     try:
         inputs = list(model.inputs)
     except (AttributeError, ValueError):
@@ -376,7 +380,7 @@ def mask_sources(model: Any) -> list[Any]:
     result: list[Any] = []
     if inputs and hasattr(model, "layers"):
         for target in inputs:
-            result.append(_source_in_graph(model, target))
+            result.append(_source_in_graph(model, target, through_any_layer))
         return result
     found = [
         layer
@@ -386,7 +390,7 @@ def mask_sources(model: Any) -> list[Any]:
     return [found[0]] if len(found) == 1 else [None]
 
 
-def _source_in_graph(model: Any, target: Any) -> Any:
+def _source_in_graph(model: Any, target: Any, through_any_layer: bool = False) -> Any:
     frontier = {id(target)}
     pass_through = {"InputLayer", "Dropout", "GaussianNoise", "Activation", "Rescaling", "BatchNormalization"}
     for layer in model.layers:
@@ -396,7 +400,7 @@ def _source_in_graph(model: Any, target: Any) -> Any:
             name = type(layer).__name__
             if name in ("Masking", "Embedding"):
                 return layer
-            if name in pass_through:
+            if through_any_layer or name in pass_through:
                 frontier.update(id(t) for t in _flat(node.outputs))
             elif hasattr(layer, "layers") and hasattr(layer, "inputs"):
                 try:
