@@ -107,4 +107,5 @@ def get_check(code: str) -> type[Check]:
 
 
 def _load() -> None:
+    from maskcheck import keras_bridge  # noqa: F401  (imports Keras quietly before the checks do)
     from maskcheck.checks import environment, outputs, padding, propagation  # noqa: F401
