@@ -152,27 +152,6 @@ class Trace:
     def layer_events(self) -> list[CallEvent]:
         return [e for e in self.events if e is not self.root]
 
-    def consumers_of(self, tensors: list[Any]) -> list[CallEvent]:
-        ids = {id(t) for t in tensors}
-        return [e for e in self.events if e is not self.root and any(id(t) in ids for t in e.inputs)]
-
-    def downstream(self, event: CallEvent) -> Iterator[CallEvent]:
-        """Events reachable from `event`'s outputs through the data flow, in execution order."""
-        frontier = {id(t) for t in event.outputs}
-        for e in self.events:
-            if e.index <= event.index or e is self.root:
-                continue
-            if any(id(t) in frontier for t in e.inputs):
-                frontier.update(id(t) for t in e.outputs)
-                yield e
-
-    def reaches_output(self, event: CallEvent) -> bool:
-        frontier = {id(t) for t in event.outputs}
-        for e in self.events:
-            if e.index > event.index and e is not self.root and any(id(t) in frontier for t in e.inputs):
-                frontier.update(id(t) for t in e.outputs)
-        return any(id(t) in frontier for t in self.outputs)
-
 
 class _Tracer:
     def __init__(
