@@ -136,6 +136,19 @@ def _end_runs(full: np.ndarray, side: str) -> np.ndarray:
     return np.where(not_pad.any(axis=1), np.argmax(not_pad, axis=1), f.shape[1])
 
 
+def end_padding(full: np.ndarray, side: str) -> np.ndarray:
+    """(samples, steps) bool: the steps in the run of `full` at the end (post) or start (pre)."""
+    runs = _end_runs(full, side)
+    idx = np.arange(full.shape[1])[None, :]
+    return idx >= full.shape[1] - runs[:, None] if side == "post" else idx < runs[:, None]
+
+
+def is_uniform(v: np.ndarray) -> bool:
+    """Every entry equal (NaN counts as equal to NaN)."""
+    flat = np.asarray(v, dtype="float64").ravel()
+    return bool(flat.size) and bool(np.all((flat == flat[0]) | (np.isnan(flat) & np.isnan(flat[0]))))
+
+
 def detect_pad(x: np.ndarray) -> tuple[np.ndarray | None, str | None, float]:
     """A constant vector that fills runs at the sequence ends, or (None, None, 0).
 
@@ -215,7 +228,7 @@ def vector_repr(v: np.ndarray | None, limit: int = 6) -> str:
     if v is None:
         return "none"
     flat = np.asarray(v).ravel()
-    if flat.size and np.all((flat == flat[0]) | (np.isnan(flat) & np.isnan(flat[0]))):
+    if is_uniform(flat):
         return f"{_num(flat[0])} in every feature"
     shown = ", ".join(_num(e) for e in flat[:limit])
     return f"[{shown}{', ...' if flat.size > limit else ''}]"

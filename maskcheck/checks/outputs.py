@@ -15,7 +15,7 @@ from maskcheck.analysis import creators, shape
 from maskcheck.checks import _cases as C
 from maskcheck.checks.base import Case, CaseInput, Check, register
 from maskcheck.context import AuditContext
-from maskcheck.layout import _end_runs, detect_pad
+from maskcheck.layout import detect_pad, end_padding
 from maskcheck.trace import CallEvent
 from maskcheck.types import Finding, Severity
 
@@ -217,9 +217,7 @@ def _labels_for(ctx: AuditContext, i: int) -> Labels | None:
     vec, side, _ = detect_pad(ids.astype("float64"))
     if vec is not None and side is not None:
         p = int(np.asarray(vec).ravel()[0])
-        runs = _end_runs(ids == p, side)
-        idx = np.arange(ids.shape[1])[None, :]
-        padded = idx >= ids.shape[1] - runs[:, None] if side == "post" else idx < runs[:, None]
+        padded = end_padding(ids == p, side)
         real = np.unique(ids[~padded])
         return Labels(
             i, ids, padded, p, f"the label filling the {side}-padded ends of y", [int(v) for v in real], False
@@ -868,9 +866,7 @@ class LabelsMisaligned(OutputCheck):
             if vec is None or side is None:
                 continue
             p = int(np.asarray(vec).ravel()[0])
-            runs = _end_runs(ids == p, side)
-            idx = np.arange(ids.shape[1])[None, :]
-            y_pad = idx >= ids.shape[1] - runs[:, None] if side == "post" else idx < runs[:, None]
+            y_pad = end_padding(ids == p, side)
             # real labels equal to the pad label may extend y's run: only y-padding outside X's padding counts
             differs = (y_pad & ~x_pad).any(axis=1) | (x_pad & ~y_pad & (ids != p)).any(axis=1)
             padded_samples = int((x_pad.any(axis=1) | y_pad.any(axis=1)).sum())

@@ -14,7 +14,7 @@ from maskcheck.analysis import creators
 from maskcheck.checks import _cases as C
 from maskcheck.checks.base import Case, CaseInput, Check, register
 from maskcheck.context import AuditContext
-from maskcheck.layout import InputLayout, LayoutAccumulator, mask_sources, vector_repr
+from maskcheck.layout import InputLayout, LayoutAccumulator, is_uniform, mask_sources, vector_repr
 from maskcheck.types import Finding, Severity
 
 
@@ -245,10 +245,7 @@ class MaskCoversNothing(DataCheck):
 
 
 def _uniform(lay: InputLayout) -> bool:
-    if lay.pad is None:
-        return False
-    pad = np.asarray(lay.pad, dtype="float64").ravel()
-    return bool(np.all((pad == pad[0]) | (np.isnan(pad) & np.isnan(pad[0]))))
+    return lay.pad is not None and is_uniform(lay.pad)
 
 
 def _pad_literal(lay: InputLayout) -> str:
