@@ -22,7 +22,7 @@ warnings.filterwarnings("ignore")
 import numpy as np
 
 import maskcheck
-from maskcheck.keras_bridge import keras
+from maskcheck.bridge import keras
 
 layers = keras.layers
 T, F, VOCAB = 32, 8, 1000

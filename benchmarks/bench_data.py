@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 from maskcheck.data import CHUNK, DataSource
-from maskcheck.layout import LayoutAccumulator
+from maskcheck.facts.layout import LayoutAccumulator
 
 
 def make(n: int, t: int, f: int) -> np.ndarray:

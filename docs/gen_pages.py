@@ -191,7 +191,7 @@ def _docstring(path: Path) -> str:
 
 def run_example(path: Path) -> str:
     """What the example prints on stdout, run as `__main__` with SEED_EPOCHS=1 and a fixed seed."""
-    from maskcheck.keras_bridge import keras
+    from maskcheck.bridge import keras
 
     old_env = os.environ.get("SEED_EPOCHS")
     os.environ["SEED_EPOCHS"] = "1"
@@ -291,9 +291,9 @@ def write_examples(docs_dir: Path, examples_dir: Path = EXAMPLES) -> Path:
 def write_pictures(docs_dir: Path) -> list[Path]:
     """`Report.plot()` of the motivating case and of a Conv1D that drops the mask."""
     import maskcheck
+    from maskcheck.bridge import keras
     from maskcheck.checks._cases import padded_floats
     from maskcheck.demo import broken_model, make_data
-    from maskcheck.keras_bridge import keras
 
     layers = keras.layers
     out = docs_dir / "img"

@@ -35,7 +35,7 @@ def _probe(kind: str) -> dict[str, Any]:
     if legacy:
         import tf_keras as keras
     else:
-        from maskcheck.keras_bridge import keras
+        from maskcheck.bridge import keras
     L = keras.layers
     x = padded_floats(n=16)
 

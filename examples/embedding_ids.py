@@ -2,8 +2,8 @@
 
 from _show import compare
 
+from maskcheck.bridge import keras
 from maskcheck.checks._cases import padded_ids
-from maskcheck.keras_bridge import keras
 
 layers = keras.layers
 ids = padded_ids(n=64, t=20, vocab=50)

@@ -4,8 +4,8 @@ from typing import Any
 
 from _show import compare
 
+from maskcheck.bridge import keras
 from maskcheck.checks._cases import padded_floats
-from maskcheck.keras_bridge import keras
 
 layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)

@@ -3,8 +3,8 @@
 import numpy as np
 from _show import compare
 
+from maskcheck.bridge import keras
 from maskcheck.checks._cases import padded_floats
-from maskcheck.keras_bridge import keras
 
 layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)

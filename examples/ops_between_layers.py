@@ -2,8 +2,8 @@
 
 from _show import compare
 
+from maskcheck.bridge import keras
 from maskcheck.checks._cases import padded_floats
-from maskcheck.keras_bridge import keras
 
 layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)

@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 
 import maskcheck
+from maskcheck.bridge import keras
 from maskcheck.demo import broken_model, fixed_labels, fixed_model, make_data
-from maskcheck.keras_bridge import keras
 
 warnings.filterwarnings("ignore")
 EPOCHS = int(os.environ.get("SEED_EPOCHS", "8"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from maskcheck.errors import MaskcheckError, MaskcheckFailure
-from maskcheck.types import Finding, LayerTrace, Report, Role, Severity
+from maskcheck.report import Finding, LayerTrace, Report, Role, Severity
 
 if TYPE_CHECKING:
     from maskcheck.engine import audit

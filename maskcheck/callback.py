@@ -26,9 +26,9 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from maskcheck.bridge import keras
 from maskcheck.errors import MaskcheckError, MaskcheckFailure
-from maskcheck.keras_bridge import keras
-from maskcheck.types import Report, Severity
+from maskcheck.report import Report, Severity
 
 WHEN = ("train_begin", "epoch_end")
 FAIL_ON = ("error", "warning", "info", None)

@@ -126,7 +126,7 @@ def _render(report: Any, fmt: str, artifact: str | None) -> str:
     if fmt == "json":
         return str(report.to_json())
     if fmt == "sarif":
-        from maskcheck.sarif import to_sarif
+        from maskcheck.render.sarif import to_sarif
 
         return to_sarif(report, artifact=artifact)
     return str(report.to_text())
@@ -134,7 +134,7 @@ def _render(report: Any, fmt: str, artifact: str | None) -> str:
 
 def keras_seed() -> None:
     """The demo's model is built with a fixed seed so its report is the same every run."""
-    from maskcheck.keras_bridge import keras
+    from maskcheck.bridge import keras
 
     keras.utils.set_random_seed(0)
 
@@ -245,7 +245,7 @@ def _load_model(path: str, custom: list[str]) -> Any:
             "MODEL", "a .keras file saved with model.save()", f"{path!r} (not a zip archive)"
         )
     _quiet_keras()
-    from maskcheck.keras_bridge import keras
+    from maskcheck.bridge import keras
 
     try:
         return keras.models.load_model(path, custom_objects=objects or None, compile=True)
@@ -272,8 +272,8 @@ def _cli_argument(argument: str, args: argparse.Namespace) -> str:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from maskcheck.config import load_config
     from maskcheck.errors import MaskcheckError
+    from maskcheck.settings import load_config
 
     cfg = load_config()
     fmt = args.format or cfg.get("format", "text")

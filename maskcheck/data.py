@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
 from maskcheck.errors import MaskcheckError
 
 CHUNK = 4096
@@ -340,7 +340,7 @@ def synthesize(
             "synthesize a probe batch from)",
             "None",
         )
-    from maskcheck.layout import mask_sources
+    from maskcheck.facts.layout import mask_sources
 
     try:
         sources = mask_sources(model, through_any_layer=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from maskcheck.keras_bridge import keras
+from maskcheck.bridge import keras
 
 T, F = 20, 5
 

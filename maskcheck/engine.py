@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from maskcheck import keras_bridge as kb
-from maskcheck.analysis import role_of, shape
+from maskcheck import bridge as kb
 from maskcheck.checks.base import Check, all_checks
-from maskcheck.context import AuditContext, AuditOptions
 from maskcheck.data import DataSource, collect, input_specs, synthesize
 from maskcheck.errors import MaskcheckError
-from maskcheck.html import mask_map
+from maskcheck.facts.context import AuditContext, AuditOptions
+from maskcheck.facts.graph import role_of, shape
+from maskcheck.facts.mask_map import mask_map
+from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.trace import run_traced, symbolic_output_masks
-from maskcheck.types import Finding, LayerTrace, Report, Severity
 
 _CODES_HELP = "check codes such as 'MC101' or family prefixes such as 'MC1'"
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from maskcheck.types import Report
+    from maskcheck.report import Report
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -165,7 +165,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def fixture_for(config: pytest.Config, marker: pytest.Mark | None = None) -> MaskcheckFixture:
     """Build the fixture object from pyproject.toml, the ini options and an optional marker."""
-    from maskcheck.config import load_config
+    from maskcheck.settings import load_config
 
     cfg = load_config(config.rootpath)
     ignore = _code_list(cfg.get("ignore"), "[tool.maskcheck] ignore")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
 
 _STATE = threading.local()
 _PATCH_LOCK = threading.Lock()

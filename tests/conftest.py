@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import maskcheck
-from maskcheck.keras_bridge import keras
+from maskcheck.bridge import keras
 
 pytest_plugins = ["pytester"]
 

@@ -9,9 +9,9 @@ import pytest
 
 import maskcheck
 import maskcheck.callback
+from maskcheck.bridge import keras
 from maskcheck.checks import _cases as C
 from maskcheck.keras import AuditCallback
-from maskcheck.keras_bridge import keras
 
 layers = keras.layers
 

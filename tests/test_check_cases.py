@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import maskcheck
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
 from maskcheck.checks import all_checks
 
 pytestmark = pytest.mark.backends

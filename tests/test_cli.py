@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from maskcheck.bridge import keras
 from maskcheck.checks import _cases as C
 from maskcheck.checks import all_checks
 from maskcheck.cli import main
-from maskcheck.config import load_config
 from maskcheck.errors import MaskcheckError
-from maskcheck.keras_bridge import keras
 from maskcheck.progress import Progress
+from maskcheck.settings import load_config
 
 layers = keras.layers
 

@@ -1,4 +1,4 @@
-"""Pictures: the mask map (`maskcheck.html.mask_map`), `Report.plot()` (SVG), `Report.to_html()`,
+"""Pictures: the mask map (`maskcheck.render.pictures.mask_map`), `Report.plot()` (SVG), `Report.to_html()`,
 `Report._repr_html_` and `maskcheck audit --html`."""
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from hypothesis import strategies as st
 
 import maskcheck
 from maskcheck import engine
-from maskcheck import html as mh
+from maskcheck.bridge import keras
 from maskcheck.checks import _cases as C
 from maskcheck.cli import main
-from maskcheck.context import AuditContext
-from maskcheck.keras_bridge import keras
-from maskcheck.layout import steps_equal
-from maskcheck.types import Finding, LayerTrace, Report, Role, Severity
+from maskcheck.facts import mask_map as mask_map_module
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.layout import steps_equal
+from maskcheck.facts.mask_map import MAX_ROWS, mask_map
+from maskcheck.render import pictures as mh
+from maskcheck.report import Finding, LayerTrace, Report, Role, Severity
 
 layers = keras.layers
 NS = {"s": mh.SVG_NS}
@@ -44,7 +46,7 @@ def audited(model: Any, X: Any, y: Any = None) -> Report:
         mp.setattr(engine, "AuditContext", capture)
         report = maskcheck.audit(model, X, y, perturb=False)
     ctx = captured[-1]
-    rows = mh.mask_map(ctx)
+    rows = mask_map(ctx)
     if report.mask_map is not None:  # once the engine fills the field itself
         assert report.mask_map == rows
     return dataclasses.replace(report, mask_map=rows)
@@ -115,7 +117,7 @@ def test_misreshaped_padding_shows_part_pad_steps() -> None:
 def test_at_most_64_rows_and_a_synthesized_probe() -> None:
     x = C.padded_floats(n=100)
     report = audited(masked_lstm(), x)
-    assert report.mask_map is not None and len(report.mask_map) == mh.MAX_ROWS
+    assert report.mask_map is not None and len(report.mask_map) == MAX_ROWS
     probe = audited(masked_lstm(), None)
     assert probe.mask_map and set(np.unique(probe.mask_map)) <= {0, 1}  # no data, no pad checks
 
@@ -133,13 +135,13 @@ def test_a_failing_map_never_fails_the_audit(monkeypatch: pytest.MonkeyPatch) ->
     def boom(ctx: Any, max_rows: int) -> list[list[int]]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(mh, "_mask_map", boom)
+    monkeypatch.setattr(mask_map_module, "_mask_map", boom)
     ctx: Any = object()
     monkeypatch.delenv("MASKCHECK_STRICT", raising=False)
-    assert mh.mask_map(ctx) == []
+    assert mask_map(ctx) == []
     monkeypatch.setenv("MASKCHECK_STRICT", "1")
     with pytest.raises(RuntimeError):
-        mh.mask_map(ctx)
+        mask_map(ctx)
 
 
 # -- pictures of a report ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
 from maskcheck.checks import _cases as C
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from maskcheck.checks import _cases as C
 from maskcheck.data import Batch
-from maskcheck.layout import LayoutAccumulator, StepStats, detect_pad, steps_equal, update_stats
+from maskcheck.facts.layout import LayoutAccumulator, StepStats, detect_pad, steps_equal, update_stats
 
 
 @pytest.mark.parametrize("pad", [0.0, -1.0, 7.5])

@@ -9,7 +9,7 @@ import pytest
 
 from maskcheck.errors import MaskcheckError
 from maskcheck.pytest_plugin import MaskcheckFixture
-from maskcheck.types import Finding, Report, Severity
+from maskcheck.report import Finding, Report, Severity
 
 INNER = """
 import keras

@@ -8,7 +8,7 @@ import pytest
 
 import maskcheck
 from maskcheck.checks.propagation import _mk_conv
-from maskcheck.types import SCHEMA_VERSION, Severity
+from maskcheck.report import SCHEMA_VERSION, Severity
 
 
 @pytest.fixture(scope="module")

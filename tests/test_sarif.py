@@ -1,4 +1,4 @@
-"""Output formats: SARIF 2.1.0 (`maskcheck.sarif`) and the documented JSON schema."""
+"""Output formats: SARIF 2.1.0 (`maskcheck.render.sarif`) and the documented JSON schema."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 import maskcheck
+from maskcheck.bridge import keras
 from maskcheck.checks import _cases as C
 from maskcheck.checks import all_checks
-from maskcheck.keras_bridge import keras
-from maskcheck.sarif import SARIF_SCHEMA, artifact_uri, level, to_sarif
-from maskcheck.types import SCHEMA_VERSION, Finding, Report, Severity
+from maskcheck.render.sarif import SARIF_SCHEMA, artifact_uri, level, to_sarif
+from maskcheck.report import SCHEMA_VERSION, Finding, Report, Severity
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "json-schema.md"
 

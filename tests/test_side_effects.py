@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import layers
 
 import maskcheck
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
 from maskcheck.checks import _cases as C
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import maskcheck
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
 from maskcheck.checks import _cases as C
 from maskcheck.checks import environment
 

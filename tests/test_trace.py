@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import maskcheck
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
+from maskcheck.bridge import keras
 from maskcheck.checks import _cases as C
-from maskcheck.keras_bridge import keras
-from maskcheck.types import Role
+from maskcheck.report import Role
 
 pytestmark = pytest.mark.backends
 

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from maskcheck.types import Finding, Severity
+from maskcheck.report import Finding, Severity
 
 if TYPE_CHECKING:
-    from maskcheck.context import AuditContext
+    from maskcheck.facts.context import AuditContext
 
 
 @dataclass(frozen=True)
@@ -107,5 +107,5 @@ def get_check(code: str) -> type[Check]:
 
 
 def _load() -> None:
-    from maskcheck import keras_bridge  # noqa: F401  (imports Keras quietly before the checks do)
+    from maskcheck import bridge  # noqa: F401  (imports Keras quietly before the checks do)
     from maskcheck.checks import environment, outputs, padding, propagation  # noqa: F401

@@ -8,12 +8,12 @@ from typing import Any
 import keras
 from keras import layers
 
-from maskcheck import keras_bridge as kb
-from maskcheck.analysis import shape
+from maskcheck import bridge as kb
 from maskcheck.checks import _cases as C
 from maskcheck.checks.base import Case, CaseInput, Check, register
-from maskcheck.context import AuditContext
-from maskcheck.types import Finding, Severity
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.graph import shape
+from maskcheck.report import Finding, Severity
 
 SEQUENCE_LAYERS = (layers.RNN, layers.Bidirectional, layers.TimeDistributed)
 

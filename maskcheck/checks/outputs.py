@@ -10,14 +10,14 @@ import keras
 import numpy as np
 from keras import layers
 
-from maskcheck import keras_bridge as kb
-from maskcheck.analysis import creators, shape
+from maskcheck import bridge as kb
 from maskcheck.checks import _cases as C
 from maskcheck.checks.base import Case, CaseInput, Check, register
-from maskcheck.context import AuditContext
-from maskcheck.layout import detect_pad, end_padding
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.graph import creators, shape
+from maskcheck.facts.layout import detect_pad, end_padding
+from maskcheck.report import Finding, Severity
 from maskcheck.trace import CallEvent
-from maskcheck.types import Finding, Severity
 
 CONFUSION_METRICS = frozenset(
     {

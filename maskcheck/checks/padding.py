@@ -9,13 +9,13 @@ import keras
 import numpy as np
 from keras import layers
 
-from maskcheck import keras_bridge as kb
-from maskcheck.analysis import creators
+from maskcheck import bridge as kb
 from maskcheck.checks import _cases as C
 from maskcheck.checks.base import Case, CaseInput, Check, register
-from maskcheck.context import AuditContext
-from maskcheck.layout import InputLayout, LayoutAccumulator, is_uniform, mask_sources, vector_repr
-from maskcheck.types import Finding, Severity
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.graph import creators
+from maskcheck.facts.layout import InputLayout, LayoutAccumulator, is_uniform, mask_sources, vector_repr
+from maskcheck.report import Finding, Severity
 
 
 def data_consumers(model: Any, source: Any) -> list[LayoutAccumulator]:

@@ -9,8 +9,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from maskcheck import keras_bridge as kb
-from maskcheck.analysis import (
+from maskcheck import bridge as kb
+from maskcheck.checks import _cases as C
+from maskcheck.checks.base import Case, CaseInput, Check, register
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.graph import (
     creators,
     first_harm,
     has_gaps,
@@ -25,11 +28,8 @@ from maskcheck.analysis import (
     time_len,
     uses_mask,
 )
-from maskcheck.checks import _cases as C
-from maskcheck.checks.base import Case, CaseInput, Check, register
-from maskcheck.context import AuditContext
+from maskcheck.report import Finding, Role, Severity
 from maskcheck.trace import CallEvent, is_user_code
-from maskcheck.types import Finding, Role, Severity
 
 SAMPLE_WEIGHT_FIX = (
     "or keep the model and weight the loss by the mask: "

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from maskcheck import keras_bridge as kb
+from maskcheck import bridge as kb
+from maskcheck.report import Role
 from maskcheck.trace import CallEvent, Trace, is_user_code
-from maskcheck.types import Role
 
 REDUCER_CLASSES = frozenset(
     {

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from maskcheck import keras_bridge as kb
-from maskcheck.analysis import creators, shape, time_aligned, top_level
+from maskcheck import bridge as kb
+from maskcheck.facts.graph import creators, shape, time_aligned, top_level
 from maskcheck.trace import CallEvent, Trace, run_traced
 
 ops = kb.keras.ops

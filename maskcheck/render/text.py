@@ -6,7 +6,7 @@ import textwrap
 
 from tabulate import tabulate
 
-from maskcheck.types import Report
+from maskcheck.report import Report
 
 
 def _yes(flag: bool | None) -> str:

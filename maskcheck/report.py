@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -30,6 +30,16 @@ class Role(StrEnum):
     CONSUMES = "consumes"
     DROPS = "drops"
     NONE = "none"
+
+
+class MaskState(IntEnum):
+    """The state of one step in `Report.mask_map`."""
+
+    REAL = 0  # a real step
+    PADDED = 1  # padded and masked
+    UNMASKED_PAD = 2  # padded but NOT masked
+    HOLE = 3  # masked between real steps
+    PARTIAL = 4  # part pad, part data (the padding was scattered by a reshape, MC201)
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,7 @@ class Report:
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
-    # per-step states of up to 64 traced samples: 0 real, 1 padded and masked, 2 padded but NOT
-    # masked, 3 hole (masked between real steps), 4 part pad, part data (see maskcheck.html)
+    # per-step states (`MaskState` values) of up to 64 traced samples
     mask_map: list[list[int]] | None = None
 
     @property
@@ -123,7 +132,7 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
     def to_text(self) -> str:
-        from maskcheck.render import render_text
+        from maskcheck.render.text import render_text
 
         return render_text(self)
 
@@ -132,19 +141,19 @@ class Report:
 
     def to_html(self) -> str:
         """A self-contained HTML page: the mask map, the mask flow, the findings, the layer table."""
-        from maskcheck.html import render_html
+        from maskcheck.render.pictures import render_html
 
         return render_html(self)
 
     def _repr_html_(self) -> str:
         """Jupyter shows the report as the HTML of `to_html()` (without the page around it)."""
-        from maskcheck.html import render_html
+        from maskcheck.render.pictures import render_html
 
         return render_html(self, full=False)
 
     def plot(self, path: str | None = None) -> str:
         """The mask map, the mask flow and the findings as one SVG; written to `path` if given."""
-        from maskcheck.html import render_svg
+        from maskcheck.render.pictures import render_svg
 
         svg = render_svg(self)
         if path is not None:

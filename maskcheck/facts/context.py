@@ -42,7 +42,7 @@ class AuditContext:
     def leak(self) -> Any:
         """The padding-perturbation probe (MC108), run once."""
         if "leak" not in self._cache:
-            from maskcheck.perturb import probe
+            from maskcheck.facts.probe import probe
 
             self._cache["leak"] = probe(self.model, self.model_inputs(), self.trace, self.options.seed)
         return self._cache["leak"]
@@ -51,7 +51,7 @@ class AuditContext:
         outs = getattr(self.model, "outputs", None)
         if not outs or i >= len(outs):
             return None
-        from maskcheck import keras_bridge as kb
+        from maskcheck import bridge as kb
 
         try:
             return kb.get_mask(outs[i]) is not None

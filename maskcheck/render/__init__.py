@@ -1,0 +1,1 @@
+"""Renderers: a `Report` as text, SVG/HTML pictures and SARIF."""
