@@ -97,11 +97,11 @@ def check_page(check: Any) -> str:
         "",
         "**Fires on**",
         "",
-        *[_case_line(c) for c in check.invalid],
+        *[_case_line(c) for c in check.INVALID],
         "",
         "**Quiet on**",
         "",
-        *[_case_line(c) for c in check.valid],
+        *[_case_line(c) for c in check.VALID],
         "",
         "## Silencing it",
         "",
@@ -290,9 +290,10 @@ def write_examples(docs_dir: Path, examples_dir: Path = EXAMPLES) -> Path:
 
 def write_pictures(docs_dir: Path) -> list[Path]:
     """`Report.plot()` of the motivating case and of a Conv1D that drops the mask."""
+    from maskcheck.synth import padded_floats
+
     import maskcheck
     from maskcheck.bridge import keras
-    from maskcheck.checks._cases import padded_floats
     from maskcheck.demo import broken_model, make_data
 
     layers = keras.layers

@@ -29,7 +29,7 @@ def _probe(kind: str) -> dict[str, Any]:
     import numpy as np
 
     import maskcheck
-    from maskcheck.checks._cases import padded_floats
+    from maskcheck.synth import padded_floats
 
     legacy = kind == "tf_keras Sequential"
     if legacy:

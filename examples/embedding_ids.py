@@ -3,7 +3,7 @@
 from _show import compare
 
 from maskcheck.bridge import keras
-from maskcheck.checks._cases import padded_ids
+from maskcheck.synth import padded_ids
 
 layers = keras.layers
 ids = padded_ids(n=64, t=20, vocab=50)

@@ -3,7 +3,7 @@
 from _show import compare
 
 from maskcheck.bridge import keras
-from maskcheck.checks._cases import padded_floats
+from maskcheck.synth import padded_floats
 
 layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)

@@ -4,7 +4,7 @@ import numpy as np
 from _show import compare
 
 from maskcheck.bridge import keras
-from maskcheck.checks._cases import padded_floats
+from maskcheck.synth import padded_floats
 
 layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)

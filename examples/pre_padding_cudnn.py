@@ -3,7 +3,7 @@
 from _show import compare
 
 from maskcheck.bridge import keras
-from maskcheck.checks._cases import padded_floats
+from maskcheck.synth import padded_floats
 
 layers = keras.layers
 model = keras.Sequential([keras.Input((20, 4)), layers.Masking(0.0), layers.LSTM(8), layers.Dense(1)])

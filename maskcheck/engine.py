@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
-from maskcheck.checks.base import Check, all_checks
-from maskcheck.data import DataSource, collect, input_specs, synthesize
+from maskcheck.checks.base import Check
+from maskcheck.checks.registry import all_checks
+from maskcheck.data import DataSource, collect, input_specs
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.graph import role_of, shape
 from maskcheck.facts.mask_map import mask_map
 from maskcheck.report import Finding, LayerTrace, Report, Severity
+from maskcheck.synth import synthesize
 from maskcheck.trace import run_traced, symbolic_output_masks
 
 _CODES_HELP = "check codes such as 'MC101' or family prefixes such as 'MC1'"

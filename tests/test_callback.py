@@ -9,8 +9,8 @@ import pytest
 
 import maskcheck
 import maskcheck.callback
+from maskcheck import testing as C
 from maskcheck.bridge import keras
-from maskcheck.checks import _cases as C
 from maskcheck.keras import AuditCallback
 
 layers = keras.layers

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from maskcheck import testing as C
 from maskcheck.bridge import keras
-from maskcheck.checks import _cases as C
 from maskcheck.checks import all_checks
 from maskcheck.cli import main
 from maskcheck.errors import MaskcheckError

@@ -10,7 +10,7 @@ import pytest
 from keras import layers
 
 import maskcheck
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 
 pytestmark = pytest.mark.backends
 

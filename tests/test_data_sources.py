@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import maskcheck
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 from maskcheck.data import CHUNK, DataSource, collect
 
 

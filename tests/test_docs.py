@@ -51,9 +51,9 @@ def test_each_page_carries_the_docstring_and_the_cases(gen: ModuleType) -> None:
         for title, body in check.doc_sections().items():
             assert f"## {title}\n\n{body}\n" in page
         firing, quiet = page.split("**Fires on**")[1].split("**Quiet on**")
-        for case in check.invalid:
+        for case in check.INVALID:
             assert f"- {case.name}" in firing
-        for case in check.valid:
+        for case in check.VALID:
             assert f"- {case.name}" in quiet.split("## ")[0]
     catalogue = read(DOCS / "checks" / "index.md")
     for check in all_checks():

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import maskcheck
 from maskcheck import engine
+from maskcheck import testing as C
 from maskcheck.bridge import keras
-from maskcheck.checks import _cases as C
 from maskcheck.cli import main
 from maskcheck.facts import mask_map as mask_map_module
 from maskcheck.facts.context import AuditContext

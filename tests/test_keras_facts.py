@@ -8,7 +8,7 @@ import pytest
 from keras import layers
 
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 
 
 def test_fit_crashes_with_per_sample_weights_and_a_time_mask() -> None:

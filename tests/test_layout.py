@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 from maskcheck.data import Batch
 from maskcheck.facts.layout import LayoutAccumulator, StepStats, detect_pad, steps_equal, update_stats
 

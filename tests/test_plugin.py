@@ -15,7 +15,7 @@ INNER = """
 import keras
 import pytest
 
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 from maskcheck.pytest_plugin import MaskcheckFixture
 
 

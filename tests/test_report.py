@@ -7,13 +7,14 @@ import json
 import pytest
 
 import maskcheck
-from maskcheck.checks.propagation import _mk_conv
+from maskcheck import testing
+from maskcheck.checks import get_check
 from maskcheck.report import SCHEMA_VERSION, Severity
 
 
 @pytest.fixture(scope="module")
 def broken() -> maskcheck.Report:
-    case = _mk_conv()
+    case = get_check("MC101").INVALID[0].build(testing)
     return maskcheck.audit(case.model, case.X)
 
 
@@ -66,7 +67,7 @@ def test_findings_sorted_by_severity(broken: maskcheck.Report) -> None:
 
 
 def test_select_and_ignore() -> None:
-    case = _mk_conv()
+    case = get_check("MC101").INVALID[0].build(testing)
     only = maskcheck.audit(case.model, case.X, select=["MC101"])
     assert set(only.codes) == {"MC101"}
     none = maskcheck.audit(case.model, case.X, ignore="MC1")

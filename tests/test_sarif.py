@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import maskcheck
+from maskcheck import testing as C
 from maskcheck.bridge import keras
-from maskcheck.checks import _cases as C
 from maskcheck.checks import all_checks
 from maskcheck.render.sarif import SARIF_SCHEMA, artifact_uri, level, to_sarif
 from maskcheck.report import SCHEMA_VERSION, Finding, Report, Severity

@@ -13,7 +13,7 @@ from keras import layers
 
 import maskcheck
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 
 
 def compiled_tagger() -> tuple[Any, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import pytest
 
 import maskcheck
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
+from maskcheck import testing as C
 from maskcheck.checks import environment
 
 K = pytest.importorskip("tf_keras")

@@ -9,8 +9,8 @@ import pytest
 
 import maskcheck
 from maskcheck import bridge as kb
+from maskcheck import testing as C
 from maskcheck.bridge import keras
-from maskcheck.checks import _cases as C
 from maskcheck.report import Role
 
 pytestmark = pytest.mark.backends

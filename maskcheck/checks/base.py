@@ -1,4 +1,10 @@
-"""The check registry: every check is a small class registered by its code."""
+"""What a check is: a small class with a code, a docstring, named thresholds and its own cases.
+
+A check reads facts from the `AuditContext` and yields `Finding`s. Its firing and quiet cases
+are declared in the class body (`INVALID`, `VALID`), in the style of Fixit's lint rules; each
+case builds its model and data from the `maskcheck.testing` kit that the runner passes in, so
+production code never imports test fixtures.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,12 @@ from maskcheck.report import Finding, Severity
 if TYPE_CHECKING:
     from maskcheck.facts.context import AuditContext
 
+ALL_BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
+DOC_SECTIONS = ("What it does", "Why is this bad?", "Known problems", "Example", "Use instead")
+
+# The `maskcheck.testing` module, handed to case builders (typed loosely: it is a module).
+Kit = Any
+
 
 @dataclass(frozen=True)
 class CaseInput:
@@ -24,14 +36,36 @@ class CaseInput:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+CaseBuilder = Callable[[Kit], CaseInput]
+
+
 @dataclass(frozen=True)
-class Case:
-    """A firing (INVALID) or quiet (VALID) example of a check, built lazily."""
+class Valid:
+    """A close case the check must stay quiet on."""
 
     name: str
-    build: Callable[[], CaseInput]
-    fires: bool
-    backends: tuple[str, ...] = ("tensorflow", "jax", "torch")
+    build: CaseBuilder
+    backends: tuple[str, ...] = ALL_BACKENDS
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A case the check must fire on."""
+
+    name: str
+    build: CaseBuilder
+    backends: tuple[str, ...] = ALL_BACKENDS
+
+
+class Threshold(float):
+    """A number a heuristic depends on, with what moving it trades off (shown in the docs)."""
+
+    why: str
+
+    def __new__(cls, value: float, why: str) -> Threshold:
+        obj = super().__new__(cls, value)
+        obj.why = why
+        return obj
 
 
 class Check:
@@ -42,8 +76,8 @@ class Check:
     severity: ClassVar[Severity]
     family: ClassVar[str]
     summary: ClassVar[str]
-    invalid: ClassVar[tuple[Case, ...]] = ()
-    valid: ClassVar[tuple[Case, ...]] = ()
+    INVALID: ClassVar[tuple[Invalid, ...]] = ()
+    VALID: ClassVar[tuple[Valid, ...]] = ()
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         raise NotImplementedError
@@ -68,7 +102,7 @@ class Check:
 
     @classmethod
     def doc_sections(cls) -> dict[str, str]:
-        """The docstring split into 'What it does', 'Why is this bad?', 'Example', 'Use instead'."""
+        """The docstring split at its `## ` headings (see `DOC_SECTIONS`)."""
         doc = inspect.cleandoc(cls.__doc__ or "")
         parts = re.split(r"^## (.+)$", doc, flags=re.M)
         sections: dict[str, str] = {}
@@ -77,35 +111,15 @@ class Check:
         return sections
 
     @classmethod
-    def cases(cls) -> list[Case]:
-        return list(cls.invalid) + list(cls.valid)
+    def thresholds(cls) -> dict[str, Threshold]:
+        """The named thresholds of this check (class constants), in definition order."""
+        found: dict[str, Threshold] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Threshold):
+                    found[key] = value
+        return found
 
-
-REGISTRY: dict[str, type[Check]] = {}
-
-
-def register(cls: type[Check]) -> type[Check]:
-    if cls.code in REGISTRY:
-        raise RuntimeError(f"duplicate check code {cls.code}")
-    REGISTRY[cls.code] = cls
-    return cls
-
-
-def all_checks() -> list[type[Check]]:
-    _load()
-    return [REGISTRY[c] for c in sorted(REGISTRY)]
-
-
-def get_check(code: str) -> type[Check]:
-    _load()
-    try:
-        return REGISTRY[code.upper()]
-    except KeyError:
-        from maskcheck.errors import MaskcheckError
-
-        raise MaskcheckError("code", f"one of {', '.join(sorted(REGISTRY))}", repr(code)) from None
-
-
-def _load() -> None:
-    from maskcheck import bridge  # noqa: F401  (imports Keras quietly before the checks do)
-    from maskcheck.checks import environment, outputs, padding, propagation  # noqa: F401
+    @classmethod
+    def cases(cls) -> list[Invalid | Valid]:
+        return [*cls.INVALID, *cls.VALID]

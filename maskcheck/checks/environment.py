@@ -9,8 +9,9 @@ import keras
 from keras import layers
 
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
-from maskcheck.checks.base import Case, CaseInput, Check, register
+from maskcheck import testing as C
+from maskcheck.checks._legacy import Case, register
+from maskcheck.checks.base import CaseInput, Check
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.graph import shape
 from maskcheck.report import Finding, Severity
@@ -127,9 +128,9 @@ def _tagger(lstm_cls: type) -> Any:
     return build
 
 
-KerasMaskSemantics.invalid = (
+KerasMaskSemantics.INVALID = (
     Case("an LSTM that stops passing the mask on (simulated Keras main)", _tagger(_MaskStoppingLSTM), True),
 )
-KerasMaskSemantics.valid = (
+KerasMaskSemantics.VALID = (
     Case("LSTM(return_sequences=True) on the installed Keras", _tagger(layers.LSTM), False),
 )

@@ -11,8 +11,9 @@ import numpy as np
 from keras import layers
 
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
-from maskcheck.checks.base import Case, CaseInput, Check, register
+from maskcheck import testing as C
+from maskcheck.checks._legacy import Case, register
+from maskcheck.checks.base import CaseInput, Check
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.graph import creators, shape
 from maskcheck.facts.layout import detect_pad, end_padding
@@ -375,10 +376,10 @@ class PredictsPaddingClass(OutputCheck):
             )
 
 
-PredictsPaddingClass.invalid = (
+PredictsPaddingClass.INVALID = (
     Case("head biased to the padding class 0", _case(lambda: _tagger(bias=[5.0, 0.0, 0.0], loss=None)), True),
 )
-PredictsPaddingClass.valid = (
+PredictsPaddingClass.VALID = (
     Case("head biased to real class 1", _case(lambda: _tagger(bias=[0.0, 5.0, 0.0], loss=None)), False),
     Case(
         "real labels include the padding label 0 (masked)",
@@ -443,10 +444,10 @@ class PaddingClassInHead(OutputCheck):
             )
 
 
-PaddingClassInHead.invalid = (
+PaddingClassInHead.INVALID = (
     Case("labels 1, 2, padding 0, three units", _case(lambda: _tagger(units=3)), True),
 )
-PaddingClassInHead.valid = (
+PaddingClassInHead.VALID = (
     Case(
         "labels shifted to 0, 1 with two units, padding masked",
         _case(lambda: _tagger(units=2), shift=1),
@@ -540,7 +541,7 @@ class ActivationLossMismatch(OutputCheck):
             )
 
 
-ActivationLossMismatch.invalid = (
+ActivationLossMismatch.INVALID = (
     Case(
         "sigmoid head with sparse categorical cross-entropy",
         _case(lambda: _tagger(units=3, activation="sigmoid")),
@@ -573,11 +574,11 @@ def _separate_activation() -> Any:
     return model
 
 
-ActivationLossMismatch.invalid = (
-    *ActivationLossMismatch.invalid,
+ActivationLossMismatch.INVALID = (
+    *ActivationLossMismatch.INVALID,
     Case("separate Activation('sigmoid') layer, loss given as a function", _case(_separate_activation), True),
 )
-ActivationLossMismatch.valid = (
+ActivationLossMismatch.VALID = (
     Case("softmax head with sparse categorical cross-entropy", _case(lambda: _tagger(units=3)), False),
     Case(
         "linear head with from_logits=True",
@@ -644,14 +645,14 @@ class ConstantPredictions(OutputCheck):
             )
 
 
-ConstantPredictions.invalid = (
+ConstantPredictions.INVALID = (
     Case(
         "zero kernel, bias picks class 1 everywhere",
         _case(lambda: _tagger(units=3, bias=[0.0, 5.0, 0.0], loss=None)),
         True,
     ),
 )
-ConstantPredictions.valid = (
+ConstantPredictions.VALID = (
     Case("a head that follows its input", _case(_identity_head), False),
     Case("compiled but never trained", _case(lambda: _tagger(units=3, bias=[0.0, 5.0, 0.0])), False),
 )
@@ -807,7 +808,7 @@ def _masked_regressor() -> CaseInput:
     return CaseInput(model, x_data, x_data)
 
 
-LossCountsPadding.invalid = (
+LossCountsPadding.INVALID = (
     Case("seq2seq autoencoder, mse on an unmasked output", _autoencoder, True),
     Case(
         "tagger without Masking, padding label 0 in the loss",
@@ -815,7 +816,7 @@ LossCountsPadding.invalid = (
         True,
     ),
 )
-LossCountsPadding.valid = (
+LossCountsPadding.VALID = (
     Case("masked tagger, sparse categorical cross-entropy", _case(lambda: _tagger(units=3)), False),
     Case("masked per-step regressor, mse", _masked_regressor, False),
 )
@@ -881,10 +882,10 @@ class LabelsMisaligned(OutputCheck):
             )
 
 
-LabelsMisaligned.invalid = (
+LabelsMisaligned.INVALID = (
     Case("y pre-padded, X post-padded", _case(lambda: _tagger(units=3), y_side="pre"), True),
 )
-LabelsMisaligned.valid = (Case("y and X post-padded", _case(lambda: _tagger(units=3)), False),)
+LabelsMisaligned.VALID = (Case("y and X post-padded", _case(lambda: _tagger(units=3)), False),)
 
 
 @register
@@ -992,10 +993,10 @@ def _binary_tagger(metrics: Any) -> Any:
     return build
 
 
-MetricCountsPadding.invalid = (
+MetricCountsPadding.INVALID = (
     Case("Precision on a masked per-step output", _binary_tagger([keras.metrics.Precision()]), True),
 )
-MetricCountsPadding.valid = (
+MetricCountsPadding.VALID = (
     Case("accuracy on a masked per-step output", _binary_tagger(["accuracy"]), False),
     Case("no metrics", _binary_tagger(None), False),
 )
@@ -1057,8 +1058,8 @@ def _weighted(shape_kind: str) -> Any:
     return build
 
 
-SampleWeightShape.invalid = (Case("sample_weight of shape (batch,)", _weighted("vector"), True),)
-SampleWeightShape.valid = (
+SampleWeightShape.INVALID = (Case("sample_weight of shape (batch,)", _weighted("vector"), True),)
+SampleWeightShape.VALID = (
     Case("sample_weight of shape (batch, 1)", _weighted("column"), False),
     Case("sample_weight of shape (batch, time)", _weighted("matrix"), False),
 )

@@ -10,8 +10,9 @@ import numpy as np
 from keras import layers
 
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
-from maskcheck.checks.base import Case, CaseInput, Check, register
+from maskcheck import testing as C
+from maskcheck.checks._legacy import Case, register
+from maskcheck.checks.base import CaseInput, Check
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.graph import creators
 from maskcheck.facts.layout import InputLayout, LayoutAccumulator, is_uniform, mask_sources, vector_repr
@@ -163,10 +164,10 @@ class PaddingMisreshaped(DataCheck):
             )
 
 
-PaddingMisreshaped.invalid = (
+PaddingMisreshaped.INVALID = (
     Case("the seed: (features, time) batches reshaped to (time, features)", _seed_case(False), True),
 )
-PaddingMisreshaped.valid = (
+PaddingMisreshaped.VALID = (
     Case("the same data transposed correctly", _seed_case(True), False),
     Case("ReLU-like features with sparse zero entries, no padding", _tagger_on(_relu_like), False),
     Case("one-hot features, no padding", _tagger_on(_one_hot), False),
@@ -259,10 +260,10 @@ def _pad_minus_one() -> np.ndarray:
     return C.padded_floats(n=32, pad=-1.0)
 
 
-MaskCoversNothing.invalid = (
+MaskCoversNothing.INVALID = (
     Case("padded with -1, Masking(0.)", _tagger_on(_pad_minus_one, mask_value=0.0), True),
 )
-MaskCoversNothing.valid = (
+MaskCoversNothing.VALID = (
     Case("padded with -1, Masking(-1.)", _tagger_on(_pad_minus_one, mask_value=-1.0), False),
     Case("padded with 0, Masking(0.)", _tagger_on(lambda: C.padded_floats(n=32)), False),
 )
@@ -356,13 +357,13 @@ def _ids_padded_with(pad: int) -> Any:
     return build
 
 
-PadValueMismatch.invalid = (
+PadValueMismatch.INVALID = (
     Case("padded with -1, Masking(0.)", _tagger_on(_pad_minus_one), True),
     Case("StandardScaler fitted on the padded array", _tagger_on(_scaled_padding), True),
     Case("NaN padding", _tagger_on(_nan_padding), True),
     Case("token ids padded with 29 under Embedding(mask_zero=True)", _ids_padded_with(29), True),
 )
-PadValueMismatch.valid = (
+PadValueMismatch.VALID = (
     Case("padded with 0, Masking(0.)", _tagger_on(lambda: C.padded_floats(n=32)), False),
     Case("padded with -1, Masking(-1.)", _tagger_on(_pad_minus_one, mask_value=-1.0), False),
     Case("token ids padded with 0", _ids_padded_with(0), False),
@@ -439,11 +440,11 @@ def _ids_with_zero_tokens() -> Any:
     return build
 
 
-HolesInMask.invalid = (
+HolesInMask.INVALID = (
     Case("all-zero steps inside two sequences", _tagger_on(_with_holes), True),
     Case("id 0 used for a real token", _ids_with_zero_tokens(), True),
 )
-HolesInMask.valid = (Case("clean post padding", _tagger_on(lambda: C.padded_floats(n=32)), False),)
+HolesInMask.VALID = (Case("clean post padding", _tagger_on(lambda: C.padded_floats(n=32)), False),)
 
 
 @register
@@ -493,8 +494,8 @@ def _with_empty() -> np.ndarray:
     return x
 
 
-FullyMaskedSamples.invalid = (Case("two empty sequences", _tagger_on(_with_empty), True),)
-FullyMaskedSamples.valid = (
+FullyMaskedSamples.INVALID = (Case("two empty sequences", _tagger_on(_with_empty), True),)
+FullyMaskedSamples.VALID = (
     Case("every sequence has real steps", _tagger_on(lambda: C.padded_floats(n=32)), False),
 )
 
@@ -580,7 +581,7 @@ class LeftPaddedRnn(DataCheck):
             )
 
 
-LeftPaddedRnn.invalid = (
+LeftPaddedRnn.INVALID = (
     Case(
         "pre-padded sequences into an LSTM",
         _tagger_on(lambda: C.padded_floats(n=32, side="pre")),
@@ -588,7 +589,7 @@ LeftPaddedRnn.invalid = (
         ("tensorflow",),
     ),
 )
-LeftPaddedRnn.valid = (
+LeftPaddedRnn.VALID = (
     Case("post-padded sequences into an LSTM", _tagger_on(lambda: C.padded_floats(n=32)), False),
 )
 
@@ -648,10 +649,10 @@ def _emb_model(mask_zero: bool, input_dim: int = 20) -> Any:
     return build
 
 
-EmbeddingUnmaskedPadding.invalid = (
+EmbeddingUnmaskedPadding.INVALID = (
     Case("zero-padded ids, Embedding(mask_zero=False)", _emb_model(False), True),
 )
-EmbeddingUnmaskedPadding.valid = (
+EmbeddingUnmaskedPadding.VALID = (
     Case("zero-padded ids, Embedding(mask_zero=True)", _emb_model(True), False),
 )
 
@@ -712,8 +713,8 @@ def _ids_up_to(top: int) -> Any:
     return build
 
 
-EmbeddingIdOutOfRange.invalid = (Case("ids up to 20 with input_dim=20", _ids_up_to(20), True),)
-EmbeddingIdOutOfRange.valid = (Case("ids up to 19 with input_dim=20", _ids_up_to(19), False),)
+EmbeddingIdOutOfRange.INVALID = (Case("ids up to 20 with input_dim=20", _ids_up_to(20), True),)
+EmbeddingIdOutOfRange.VALID = (Case("ids up to 19 with input_dim=20", _ids_up_to(19), False),)
 
 
 @register
@@ -771,8 +772,8 @@ def _rank2(t_first: bool) -> Any:
     return build
 
 
-MaskingOnRank2.invalid = (Case("Masking on (batch, 10)", _rank2(False), True),)
-MaskingOnRank2.valid = (Case("Masking on (batch, 10, 1)", _rank2(True), False),)
+MaskingOnRank2.INVALID = (Case("Masking on (batch, 10)", _rank2(False), True),)
+MaskingOnRank2.VALID = (Case("Masking on (batch, 10, 1)", _rank2(True), False),)
 
 
 @register
@@ -834,10 +835,10 @@ def _int_padded(truncated: bool) -> Any:
     return build
 
 
-PaddedAsIntegers.invalid = (
+PaddedAsIntegers.INVALID = (
     Case("standardised floats through pad_sequences(dtype='int32')", _int_padded(True), True),
 )
-PaddedAsIntegers.valid = (
+PaddedAsIntegers.VALID = (
     Case("integer counts far from the pad value", _int_padded(False), False),
     Case("float32 features", _tagger_on(lambda: C.padded_floats(n=32)), False),
 )

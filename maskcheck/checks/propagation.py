@@ -10,8 +10,9 @@ import numpy as np
 from keras import layers, ops
 
 from maskcheck import bridge as kb
-from maskcheck.checks import _cases as C
-from maskcheck.checks.base import Case, CaseInput, Check, register
+from maskcheck import testing as C
+from maskcheck.checks._legacy import Case, register
+from maskcheck.checks.base import CaseInput, Check
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.graph import (
     creators,
@@ -179,12 +180,12 @@ def _mk_conv_before_masking() -> CaseInput:
     return CaseInput(model, C.padded_floats())
 
 
-MaskDropped.invalid = (
+MaskDropped.INVALID = (
     Case("Masking -> Conv1D(kernel 1) -> LSTM", _mk_conv, True),
     Case("Masking -> Lambda(x * 2) -> LSTM", _mk_lambda, True),
     Case("Masking -> custom layer without supports_masking -> LSTM", _mk_custom(Scale), True),
 )
-MaskDropped.valid = (
+MaskDropped.VALID = (
     Case("Masking -> Lambda(..., mask=passthrough) -> LSTM", _mk_lambda_with_mask, False),
     Case("Masking -> custom layer with supports_masking -> LSTM", _mk_custom(MaskedScale), False),
     Case("Conv1D before Masking", _mk_conv_before_masking, False),
@@ -284,10 +285,10 @@ def _mk_classifier() -> CaseInput:
     return CaseInput(model, C.padded_floats())
 
 
-OutputUnmasked.invalid = (
+OutputUnmasked.INVALID = (
     Case("seq2seq autoencoder: LSTM -> RepeatVector -> LSTM(return_sequences)", _mk_autoencoder, True),
 )
-OutputUnmasked.valid = (
+OutputUnmasked.VALID = (
     Case("Masking -> BiLSTM -> TimeDistributed(Dense) tagger", _mk_tagger, False),
     Case("Masking -> LSTM -> Dense: one vector per sequence", _mk_classifier, False),
 )
@@ -449,12 +450,12 @@ def _mk_rescaling() -> CaseInput:
     return CaseInput(keras.Model(inp, out), C.padded_floats())
 
 
-OpDropsMask.invalid = (
+OpDropsMask.INVALID = (
     Case("Masking -> keras.ops.multiply -> LSTM", _mk_ops_multiply, True),
     Case("Masking -> x * 2 -> LSTM", _mk_operator, True),
     Case("subclassed call(): x * 2 between Masking and LSTM", _mk_sub(LeakySubclass), True),
 )
-OpDropsMask.valid = (
+OpDropsMask.VALID = (
     Case("Masking -> Rescaling(2.0) -> LSTM", _mk_rescaling, False),
     Case("subclassed call() passing mask= explicitly", _mk_sub(CarefulSubclass), False),
 )
@@ -544,7 +545,7 @@ def _mk_reducer(layer_factory: Any, ids: bool = False) -> Any:
     return build
 
 
-ReductionOverPadding.invalid = (
+ReductionOverPadding.INVALID = (
     Case("Masking -> GlobalMaxPooling1D", _mk_reducer(layers.GlobalMaxPooling1D), True),
     Case("Embedding(mask_zero) -> Flatten", _mk_reducer(layers.Flatten, ids=True), True),
     Case("Masking -> Conv1D(kernel 3)", _mk_reducer(lambda: layers.Conv1D(4, 3, padding="same")), True),
@@ -554,7 +555,7 @@ ReductionOverPadding.invalid = (
         True,
     ),
 )
-ReductionOverPadding.valid = (
+ReductionOverPadding.VALID = (
     Case(
         "Embedding(mask_zero) -> GlobalAveragePooling1D",
         _mk_reducer(layers.GlobalAveragePooling1D, ids=True),
@@ -664,10 +665,10 @@ def _mk_down(cls: type) -> Any:
     return build
 
 
-MaskMisaligned.invalid = (
+MaskMisaligned.INVALID = (
     Case("custom downsampling layer that passes the mask on unchanged", _mk_down(Downsample), True),
 )
-MaskMisaligned.valid = (
+MaskMisaligned.VALID = (
     Case("the same layer resizing its mask in compute_mask", _mk_down(DownsampleWithMask), False),
     Case("Masking -> BiLSTM -> TimeDistributed tagger", _mk_tagger, False),
 )
@@ -807,11 +808,11 @@ def _mk_transformer(per_step: bool = False) -> Any:
     return build
 
 
-MergeDropsMask.invalid = (
+MergeDropsMask.INVALID = (
     Case("Add of a masked and an unmasked branch", _mk_merge(layers.Add), True),
     Case("Concatenate(axis=-1) of a masked and an unmasked branch", _mk_merge(layers.Concatenate), True),
 )
-MergeDropsMask.valid = (
+MergeDropsMask.VALID = (
     Case("Add of two masked branches", _mk_merge(layers.Add, masked_skip=True), False),
     Case("Concatenate of two masked branches", _mk_merge(layers.Concatenate, masked_skip=True), False),
     Case("Transformer block: MHA + Add + LayerNorm + GlobalAveragePooling1D", _mk_transformer(), False),
@@ -882,10 +883,10 @@ def _mk_nested() -> CaseInput:
     return CaseInput(keras.Model(inp, out), C.padded_floats())
 
 
-NestedMaskDivergence.invalid = (
+NestedMaskDivergence.INVALID = (
     Case("MultiHeadAttention + Add -> per-step Dense output", _mk_transformer(per_step=True), True),
 )
-NestedMaskDivergence.valid = (
+NestedMaskDivergence.VALID = (
     Case("nested Sequential inside a Functional model, runtime mask survives", _mk_nested, False),
     Case("Transformer block pooled with GlobalAveragePooling1D", _mk_transformer(), False),
 )
@@ -950,13 +951,13 @@ class OutputDependsOnPadding(Check):
         )
 
 
-OutputDependsOnPadding.invalid = (
+OutputDependsOnPadding.INVALID = (
     Case("Embedding(mask_zero) -> Flatten -> Dense", _mk_reducer(layers.Flatten, ids=True), True),
     Case(
         "Masking -> Conv1D(kernel 3) -> Dense", _mk_reducer(lambda: layers.Conv1D(4, 3, padding="same")), True
     ),
 )
-OutputDependsOnPadding.valid = (
+OutputDependsOnPadding.VALID = (
     Case("Embedding(mask_zero) -> LSTM -> Dense", _mk_reducer(lambda: layers.LSTM(3), ids=True), False),
     Case(
         "Embedding(mask_zero) -> GlobalAveragePooling1D",

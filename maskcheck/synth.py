@@ -1,0 +1,93 @@
+"""Padded sequences made up from a seed: the probe batch `audit(model)` traces when X is None,
+and the data of the checks' own cases (re-exported by `maskcheck.testing`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from maskcheck.data import InputSpec, Sample
+from maskcheck.errors import MaskcheckError
+from maskcheck.facts.layout import mask_sources
+
+
+def lengths_for(n: int, t: int, seed: int = 0) -> np.ndarray:
+    """Real lengths between t // 3 and t; the first sequence is unpadded."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(1, t // 3), t + 1, size=n)
+    lengths[0] = t
+    return lengths
+
+
+def _pad(x: np.ndarray, lengths: np.ndarray, pad: float, side: str) -> np.ndarray:
+    t = x.shape[1]
+    for i, length in enumerate(lengths):
+        if side == "post":
+            x[i, length:] = pad
+        else:
+            x[i, : t - length] = pad
+    return x
+
+
+def padded_floats(
+    n: int = 8,
+    t: int = 10,
+    f: int | tuple[int, ...] = 3,
+    pad: float = 0.0,
+    side: str = "post",
+    seed: int = 0,
+) -> np.ndarray:
+    """Post- (or pre-) padded float sequences whose real steps never equal `pad`."""
+    rng = np.random.default_rng(seed)
+    feat = (f,) if isinstance(f, int) else tuple(f)
+    x = (rng.random((n, t, *feat)) + 0.5).astype("float32")
+    return _pad(x, lengths_for(n, t, seed), pad, side)
+
+
+def padded_ids(n: int = 8, t: int = 10, vocab: int = 20, seed: int = 0, side: str = "post") -> np.ndarray:
+    """Zero-padded token ids; real ids are 1..vocab-1."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, max(2, vocab), size=(n, t)).astype("int32")
+    return _pad(x, lengths_for(n, t, seed), 0, side)
+
+
+def step_labels(x: np.ndarray, n_classes: int = 2, seed: int = 0, pad_label: int = 0) -> np.ndarray:
+    """Per-step integer labels 1..n_classes on real steps, `pad_label` on padded steps."""
+    rng = np.random.default_rng(seed + 1)
+    real = x.any(axis=-1) if x.ndim == 3 else x != 0
+    y = rng.integers(1, n_classes + 1, size=real.shape).astype("int32")
+    y[~real] = pad_label
+    return y
+
+
+def synthesize(
+    model: Any, specs: list[InputSpec] | None, n: int = 8, t_default: int = 12, seed: int = 0
+) -> Sample:
+    """A post-padded probe batch built from the model's input spec (used when X is None)."""
+    if not specs:
+        raise MaskcheckError(
+            "X",
+            "data for a model without declared inputs (a subclassed model has no input spec to "
+            "synthesize a probe batch from)",
+            "None",
+        )
+    try:
+        sources = mask_sources(model, through_any_layer=True)
+    except Exception:
+        sources = []
+    xs = []
+    for i, spec in enumerate(specs):
+        t = spec.shape[1] if len(spec.shape) > 1 and spec.shape[1] is not None else t_default
+        consumer = sources[i] if i < len(sources) else None
+        if len(spec.shape) == 2 and (
+            (consumer is not None and type(consumer).__name__ == "Embedding") or "int" in spec.dtype
+        ):
+            vocab = int(getattr(consumer, "input_dim", 10)) if consumer is not None else 10
+            xs.append(padded_ids(n, t, vocab, seed=seed + i))
+        else:
+            feat = tuple(d if d is not None else 4 for d in spec.shape[2:])
+            pad = float(getattr(consumer, "mask_value", 0.0)) if consumer is not None else 0.0
+            xs.append(padded_floats(n, t, feat, pad=pad, seed=seed + i))
+    structure = "single" if len(xs) == 1 else "list"
+    return Sample(xs, None, None, structure, [s.name for s in specs], total_seen=n, synthesized=True)
