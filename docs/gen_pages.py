@@ -290,11 +290,10 @@ def write_examples(docs_dir: Path, examples_dir: Path = EXAMPLES) -> Path:
 
 def write_pictures(docs_dir: Path) -> list[Path]:
     """`Report.plot()` of the motivating case and of a Conv1D that drops the mask."""
-    from maskcheck.synth import padded_floats
-
     import maskcheck
     from maskcheck.bridge import keras
     from maskcheck.demo import broken_model, make_data
+    from maskcheck.synth import padded_floats
 
     layers = keras.layers
     out = docs_dir / "img"
