@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from maskcheck.bridge.kinds import source_kind
 from maskcheck.data import InputSpec, Sample
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.layout import mask_sources
@@ -81,7 +82,7 @@ def synthesize(
         t = spec.shape[1] if len(spec.shape) > 1 and spec.shape[1] is not None else t_default
         consumer = sources[i] if i < len(sources) else None
         if len(spec.shape) == 2 and (
-            (consumer is not None and type(consumer).__name__ == "Embedding") or "int" in spec.dtype
+            (consumer is not None and source_kind(consumer) == "Embedding") or "int" in spec.dtype
         ):
             vocab = int(getattr(consumer, "input_dim", 10)) if consumer is not None else 10
             xs.append(padded_ids(n, t, vocab, seed=seed + i))

@@ -1,42 +1,35 @@
 """The model walk: observe the mask going into and out of every layer call.
 
-For the length of one inference call, `Layer.__call__` and `Operation.__call__` are wrapped on
-their classes (an instance's `__call__` is never looked up), and every layer instance of the model
-gets an instance-level `call` that records the mask `call()` actually receives.  Everything is put
-back in `finally`.
+For the length of one inference call the bridge routes every layer call, functional-graph
+operation and layer `call()` of the model to a `_Tracer` (`maskcheck.bridge.patch`), which
+records the masks on the tensors going in and out and the mask each `call()` receives.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from maskcheck import bridge as kb
-
-_STATE = threading.local()
-_PATCH_LOCK = threading.Lock()
+from maskcheck.bridge.graph import (
+    flatten,
+    graph_nodes,
+    is_graph_model,
+    node_operation,
+    node_outputs,
+    sublayers,
+)
+from maskcheck.bridge.patch import instrumented
 
 
 def _flatten(x: Any) -> list[Any]:
-    if x is None:
-        return []
-    if isinstance(x, dict):
-        out: list[Any] = []
-        for v in x.values():
-            out.extend(_flatten(v))
-        return out
-    if isinstance(x, (list, tuple)):
-        out = []
-        for v in x:
-            out.extend(_flatten(v))
-        return out
-    return [x] if kb.is_tensor(x) else []
+    """The tensors of a nested structure."""
+    return [t for t in flatten(x) if kb.is_tensor(t)]
 
 
 def _first_tensor_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
@@ -57,27 +50,9 @@ def _all_tensor_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]
     return flat
 
 
-def _masks_in(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        out: list[Any] = []
-        for v in value:
-            out.extend(_masks_in(v))
-        return out
-    if isinstance(value, dict):
-        return _masks_in(list(value.values()))
-    return [value]
-
-
 def is_user_code(layer: Any) -> bool:
     """A layer or model whose class the user wrote (its `call` is not Keras' own)."""
     return not type(layer).__module__.startswith(("keras.", "tf_keras."))
-
-
-def is_graph_model(layer: Any) -> bool:
-    """Functional (or Sequential backed by a functional graph)."""
-    return hasattr(layer, "_nodes_by_depth") or getattr(layer, "_functional", None) is not None
 
 
 @dataclass(eq=False)
@@ -233,77 +208,53 @@ class _Tracer:
         for t in ev.outputs:
             self.trace.producer.setdefault(id(t), ev)
 
+    # -- the hooks the bridge calls (maskcheck.bridge.patch.Hooks) ------------------------------
 
-def _active() -> _Tracer | None:
-    return getattr(_STATE, "tracer", None)
-
-
-def _make_layer_call(orig: Callable[..., Any]) -> Callable[..., Any]:
-    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
-        tr = _active()
-        if tr is None:
-            return orig(self, *args, **kwargs)
-        ev = tr.open(self, args, kwargs)
+    def layer_call(self, layer: Any, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        ev = self.open(layer, args, kwargs)
         out = None
         try:
-            out = orig(self, *args, **kwargs)
+            out = orig(layer, *args, **kwargs)
         except BaseException:
             ev.raised = True
             raise
         finally:
-            tr.close(ev, out)
+            self.close(ev, out)
         return out
 
-    __call__.__wrapped__ = orig  # type: ignore[attr-defined]
-    return __call__
-
-
-def _make_op_call(orig: Callable[..., Any]) -> Callable[..., Any]:
-    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
-        tr = _active()
-        if tr is None or kb.is_layer(self) or id(self) not in tr.graph_ops:
-            return orig(self, *args, **kwargs)
-        ev = tr.open(self, args, kwargs, is_op=True)
+    def op_call(self, op: Any, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if id(op) not in self.graph_ops:
+            return orig(op, *args, **kwargs)
+        ev = self.open(op, args, kwargs, is_op=True)
         out = None
         try:
-            out = orig(self, *args, **kwargs)
+            out = orig(op, *args, **kwargs)
         finally:
-            tr.close(ev, out)
+            self.close(ev, out)
         return out
 
-    __call__.__wrapped__ = orig  # type: ignore[attr-defined]
-    return __call__
-
-
-def _make_instance_call(layer: Any, bound: Callable[..., Any]) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        tr = _active()
-        if tr is None:
-            return bound(*args, **kwargs)
-        top = tr.stack[-1] if tr.stack else None
+    def inner_call(self, layer: Any, bound: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        top = self.stack[-1] if self.stack else None
         direct = top is None or top.layer is not layer or top.call_entered
-        ev = tr.open(layer, args, kwargs, direct=True) if direct else top
-        assert ev is not None
+        ev = self.open(layer, args, kwargs, direct=True) if direct or top is None else top
         ev.call_entered = True
         received = [kwargs.get("mask")] + [v for k, v in kwargs.items() if k.endswith("_mask")]
-        ev.received_masks = [m for m in (_masks_in(r) for r in received) for m in m]
+        ev.received_masks = flatten(received)
         ev.call_inputs = _all_tensor_args(args, kwargs)
-        tr.known.update(id(t) for t in ev.call_inputs)
-        tr.trace.keepalive.extend(ev.call_inputs)
+        self.known.update(id(t) for t in ev.call_inputs)
+        self.trace.keepalive.extend(ev.call_inputs)
         out = None
         try:
             out = bound(*args, **kwargs)
-            if tr.perturb is not None:
-                out = tr.perturb(ev, args, out)
+            if self.perturb is not None:
+                out = self.perturb(ev, args, out)
         except BaseException:
             ev.raised = True
             raise
         finally:
             if direct:
-                tr.close(ev, out)
+                self.close(ev, out)
         return out
-
-    return call
 
 
 def layer_paths(model: Any) -> dict[int, str]:
@@ -311,11 +262,7 @@ def layer_paths(model: Any) -> dict[int, str]:
     paths: dict[int, str] = {id(model): ""}
 
     def walk(layer: Any, prefix: str) -> None:
-        try:
-            children = layer._flatten_layers(include_self=False, recursive=False)
-        except Exception:
-            children = []
-        for child in children:
+        for child in sublayers(layer):
             if id(child) in paths:
                 continue
             p = f"{prefix}/{child.name}" if prefix else str(child.name)
@@ -326,63 +273,18 @@ def layer_paths(model: Any) -> dict[int, str]:
     return paths
 
 
-def all_layers(model: Any) -> list[Any]:
-    try:
-        layers = list(model._flatten_layers(include_self=True, recursive=True))
-    except Exception:
-        layers = [model]
-    return layers
-
-
-@contextlib.contextmanager
-def instrumented(
-    model: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None
-) -> Iterator[_Tracer]:
-    """Patch, yield a tracer, and restore every patch in `finally`."""
-    layers = all_layers(model)
-    tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
-    layer_cls, op_cls = kb.layer_bases(model)
-    orig_layer_call = layer_cls.__dict__["__call__"]
-    orig_op_call = op_cls.__dict__["__call__"] if op_cls is not None else None
-    saved: list[tuple[Any, bool, Any]] = []
-    with _PATCH_LOCK:
-        try:
-            layer_cls.__call__ = _make_layer_call(orig_layer_call)  # type: ignore[method-assign]
-            if op_cls is not None and orig_op_call is not None:
-                op_cls.__call__ = _make_op_call(orig_op_call)  # type: ignore[method-assign]
-            for layer in layers:
-                had = "call" in layer.__dict__
-                saved.append((layer, had, layer.__dict__.get("call")))
-                object.__setattr__(layer, "call", _make_instance_call(layer, layer.call))
-            _STATE.tracer = tracer
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    yield tracer
-                finally:
-                    tracer.trace.captured_warnings = [str(w.message) for w in caught]
-        finally:
-            _STATE.tracer = None
-            for layer, had, value in reversed(saved):
-                if had:
-                    object.__setattr__(layer, "call", value)
-                else:
-                    with contextlib.suppress(AttributeError, KeyError):
-                        object.__delattr__(layer, "call")
-            layer_cls.__call__ = orig_layer_call  # type: ignore[method-assign]
-            if op_cls is not None and orig_op_call is not None:
-                op_cls.__call__ = orig_op_call  # type: ignore[method-assign]
-
-
 def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None) -> Trace:
     """Run `model(inputs, training=False)` once under instrumentation."""
-    with instrumented(model, perturb) as tracer:
+    tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
+    with instrumented(model, tracer), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             out = model(inputs, training=False)
         except Exception as exc:  # the caller decides how to report it
             tracer.trace.error = exc
             out = None
     trace = tracer.trace
+    trace.captured_warnings = [str(w.message) for w in caught]
     trace.outputs = _flatten(out)
     trace.output_masks = [kb.get_mask(t) for t in trace.outputs]
     trace.events = [e for e in trace.events if not (e.is_op and _is_mask_plumbing(e))]
@@ -417,40 +319,10 @@ def _merge_repeated_events(trace: Trace) -> None:
     trace.events = merged
 
 
-def node_operation(node: Any) -> Any:
-    """The layer or operation of a functional graph node (Keras 3 `operation`, Keras 2 `layer`)."""
-    op = getattr(node, "operation", None)
-    return op if op is not None else getattr(node, "layer", None)
-
-
-def _as_list(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _graph_nodes(model: Any) -> Iterator[Any]:
-    seen: set[int] = set()
-
-    def walk(m: Any) -> Iterator[Any]:
-        graph = m if hasattr(m, "_nodes_by_depth") else getattr(m, "_functional", None)
-        if graph is None or id(graph) in seen:
-            return
-        seen.add(id(graph))
-        for nodes in graph._nodes_by_depth.values():
-            for node in nodes:
-                op = node_operation(node)
-                if op is None or node.is_input:
-                    continue
-                yield node
-                if op is not m and is_graph_model(op):
-                    yield from walk(op)
-
-    yield from walk(model)
-
-
 def graph_operations(model: Any) -> set[int]:
     """ids of the non-layer operations (keras.ops calls, operators) recorded in functional graphs."""
     try:
-        return {id(node_operation(n)) for n in _graph_nodes(model) if not kb.is_layer(node_operation(n))}
+        return {id(node_operation(n)) for n in graph_nodes(model) if not kb.is_layer(node_operation(n))}
     except Exception:
         return set()
 
@@ -459,9 +331,9 @@ def symbolic_output_masks(model: Any) -> dict[int, bool]:
     """id(layer) -> whether the functional graph gives its output a (symbolic) mask."""
     result: dict[int, bool] = {}
     try:
-        for node in _graph_nodes(model):
+        for node in graph_nodes(model):
             op = node_operation(node)
-            has = any(kb.get_mask(t) is not None for t in _as_list(node.outputs))
+            has = any(kb.get_mask(t) is not None for t in node_outputs(node))
             result[id(op)] = result.get(id(op), False) or has
     except Exception:
         return {}

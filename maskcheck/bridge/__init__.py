@@ -1,4 +1,7 @@
-"""The one place that touches Keras internals (mask attribute, layer base class)."""
+"""The one package that touches Keras internals: the mask riding on a tensor, layer and
+operation base classes, loss and metric construction as `compile` does it, model structure
+(`maskcheck.bridge.graph`), layer kinds (`maskcheck.bridge.kinds`) and the instrumented window
+(`maskcheck.bridge.patch`). Everything else in maskcheck uses public Keras API or this package."""
 
 from __future__ import annotations
 
@@ -169,15 +172,6 @@ def is_model(obj: Any) -> bool:
         return True
     legacy = legacy_keras()
     return legacy is not None and isinstance(obj, legacy.Model)
-
-
-def layer_bases(model: Any) -> tuple[type, type | None]:
-    """(the Layer class whose __call__ to wrap, the Operation class or None) for this model."""
-    if is_legacy(model):
-        from tf_keras.src.engine.base_layer import Layer as LegacyLayer
-
-        return LegacyLayer, None
-    return LayerBase, OperationBase
 
 
 def keras_label(model: Any) -> str:

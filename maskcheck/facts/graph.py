@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge import kinds
+from maskcheck.bridge.graph import call_parameters, lambda_takes_mask
+from maskcheck.bridge.kinds import is_kind
 from maskcheck.report import Role
 from maskcheck.trace import CallEvent, Trace, is_user_code
-
-REDUCER_CLASSES = frozenset(
-    {
-        "GlobalMaxPooling1D",
-        "GlobalMaxPool1D",
-        "Flatten",
-        "MaxPooling1D",
-        "MaxPool1D",
-        "AveragePooling1D",
-        "AvgPool1D",
-        "AdaptiveMaxPooling1D",
-        "AdaptiveAveragePooling1D",
-    }
-)
-CONV_CLASSES = frozenset({"Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose"})
-MERGE_CLASSES = frozenset(
-    {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
-)
 
 
 def shape(t: Any) -> tuple[int | None, ...]:
@@ -40,26 +24,16 @@ def time_len(mask: Any) -> int | None:
     return s[1] if len(s) >= 2 else None
 
 
-def _signature_params(layer: Any) -> set[str]:
-    params = getattr(layer, "call_signature_parameters", None)
-    if params is None:
-        try:
-            params = list(inspect.signature(type(layer).call).parameters)
-        except (TypeError, ValueError):
-            params = []
-    return set(params)
-
-
 def uses_mask(layer: Any) -> bool:
     """Whether the layer's `call` reads a mask (and so depends on receiving one)."""
-    if type(layer).__name__ == "Lambda":
-        return bool(getattr(layer, "_fn_expects_mask_arg", False))
-    params = _signature_params(layer)
+    if is_kind(layer, kinds.LAMBDA):
+        return lambda_takes_mask(layer)
+    params = call_parameters(layer)
     return "mask" in params or any(p.endswith("_mask") and p != "attention_mask" for p in params)
 
 
 def is_merge(ev: CallEvent) -> bool:
-    return not ev.is_op and ev.class_name in MERGE_CLASSES and len(ev.inputs) >= 2
+    return not ev.is_op and is_kind(ev.layer, kinds.MERGES) and len(ev.inputs) >= 2
 
 
 def _ints(value: Any) -> tuple[int, ...]:
@@ -83,9 +57,9 @@ def mixing_reason(ev: CallEvent, t_len: int | None) -> str | None:
     if uses_mask(layer) and ev.has_received_mask:
         return None
     cls = ev.class_name
-    if cls in REDUCER_CLASSES:
+    if is_kind(layer, kinds.POOLING_OVER_TIME):
         return f"{cls} pools over every step, padded ones included"
-    if cls in CONV_CLASSES:
+    if is_kind(layer, kinds.CONV_1D):
         k = _ints(getattr(layer, "kernel_size", 1))[0]
         s = _ints(getattr(layer, "strides", 1))[0]
         d = _ints(getattr(layer, "dilation_rate", 1))[0]

@@ -14,6 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from maskcheck.bridge import kinds
+from maskcheck.bridge.graph import all_layers, inbound_nodes, node_inputs, node_outputs
+from maskcheck.bridge.kinds import is_kind, source_kind
+
 MAX_LISTED = 20
 
 
@@ -264,7 +268,7 @@ class LayoutAccumulator:
         self._started = False
 
     def _start(self, x: np.ndarray) -> None:
-        cls = type(self.source).__name__ if self.source is not None else None
+        cls = source_kind(self.source) if self.source is not None else None
         ids = cls == "Embedding" or (x.ndim == 2 and x.dtype.kind in "iu" and "int" in self.spec_dtype)
         lay = InputLayout(
             index=self.index,
@@ -272,7 +276,7 @@ class LayoutAccumulator:
             kind="ids" if ids else "floats",
             dtype=str(x.dtype),
             shape=tuple(int(d) for d in x.shape[1:]),
-            mask_source=cls if cls in ("Masking", "Embedding") else None,
+            mask_source=cls,
             mask_source_name=getattr(self.source, "name", None),
         )
         feat = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
@@ -390,45 +394,24 @@ def mask_sources(model: Any, through_any_layer: bool = False) -> list[Any]:
         inputs = list(model.inputs)
     except (AttributeError, ValueError):
         inputs = []
-    result: list[Any] = []
     if inputs and hasattr(model, "layers"):
-        for target in inputs:
-            result.append(_source_in_graph(model, target, through_any_layer))
-        return result
-    found = [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if type(layer).__name__ in ("Masking", "Embedding")
-    ]
+        return [_source_in_graph(model, target, through_any_layer) for target in inputs]
+    found = [layer for layer in all_layers(model)[1:] if source_kind(layer) is not None]
     return [found[0]] if len(found) == 1 else [None]
 
 
 def _source_in_graph(model: Any, target: Any, through_any_layer: bool = False) -> Any:
     frontier = {id(target)}
-    pass_through = {"InputLayer", "Dropout", "GaussianNoise", "Activation", "Rescaling", "BatchNormalization"}
     for layer in model.layers:
-        for node in getattr(layer, "_inbound_nodes", []):
-            if not any(id(t) in frontier for t in _flat(node.input_tensors)):
+        for node in inbound_nodes(layer):
+            if not any(id(t) in frontier for t in node_inputs(node)):
                 continue
-            name = type(layer).__name__
-            if name in ("Masking", "Embedding"):
+            if source_kind(layer) is not None:
                 return layer
-            if through_any_layer or name in pass_through:
-                frontier.update(id(t) for t in _flat(node.outputs))
-            elif hasattr(layer, "layers") and hasattr(layer, "inputs"):
-                try:
-                    inner = layer.layers[0] if type(layer).__name__ == "Sequential" else None
-                except (AttributeError, IndexError):
-                    inner = None
-                if inner is not None and type(inner).__name__ in ("Masking", "Embedding"):
-                    return inner
+            if through_any_layer or is_kind(layer, kinds.VALUE_PRESERVING):
+                frontier.update(id(t) for t in node_outputs(node))
+            elif (
+                is_kind(layer, kinds.SEQUENTIAL) and layer.layers and source_kind(layer.layers[0]) is not None
+            ):
+                return layer.layers[0]
     return None
-
-
-def _flat(x: Any) -> list[Any]:
-    """Node inputs/outputs as a flat list (Keras 2 nodes may hold a single tensor)."""
-    if isinstance(x, dict):
-        return [t for v in x.values() for t in _flat(v)]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _flat(v)]
-    return [x]

@@ -1,0 +1,94 @@
+"""Layer kinds by `isinstance`, across Keras 3 and tf_keras (Keras 2).
+
+A kind is a tuple of public class names; a layer is of that kind when it is an instance of one
+of those classes (or of a subclass, such as keras-hub's `ReversibleEmbedding` of `Embedding`)
+in Keras 3 or, when the user has imported it, in tf_keras. Nothing here compares class names.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import Any
+
+import keras
+
+MASKING = ("Masking",)
+EMBEDDING = ("Embedding",)
+LAMBDA = ("Lambda",)
+SOFTMAX = ("Softmax",)
+ACTIVATION = ("Activation",)
+CUDNN_RNN = ("LSTM", "GRU")
+SEQUENCE_WRAPPERS = ("RNN", "Bidirectional", "TimeDistributed")
+TIME_DISTRIBUTED = ("TimeDistributed",)
+ATTENTION = ("MultiHeadAttention", "Attention", "AdditiveAttention")
+SEQUENTIAL = ("Sequential",)
+MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot")
+POOLING_OVER_TIME = (
+    "GlobalMaxPooling1D",
+    "Flatten",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveAveragePooling1D",
+)
+CONV_1D = ("Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose")
+# Layers that keep each step's values where they are, so the data's pad vector is still what
+# a mask source further on compares (the layout pass looks through them).
+VALUE_PRESERVING = ("InputLayer", "Dropout", "GaussianNoise", "Activation", "Rescaling", "BatchNormalization")
+CONFUSION_METRICS = (
+    "Precision",
+    "Recall",
+    "AUC",
+    "TruePositives",
+    "TrueNegatives",
+    "FalsePositives",
+    "FalseNegatives",
+    "PrecisionAtRecall",
+    "RecallAtPrecision",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "F1Score",
+    "FBetaScore",
+)
+
+
+@cache
+def _keras_classes(names: tuple[str, ...]) -> tuple[type, ...]:
+    found = []
+    for name in names:
+        for namespace in (keras.layers, keras.metrics, keras):
+            cls = getattr(namespace, name, None)
+            if isinstance(cls, type):
+                found.append(cls)
+                break
+    return tuple(found)
+
+
+def _legacy_classes(names: tuple[str, ...]) -> tuple[type, ...]:
+    legacy = sys.modules.get("tf_keras")
+    if legacy is None:
+        return ()
+    found = []
+    for name in names:
+        for namespace in (legacy.layers, legacy.metrics, legacy):
+            cls = getattr(namespace, name, None)
+            if isinstance(cls, type):
+                found.append(cls)
+                break
+    return tuple(found)
+
+
+def source_kind(layer: Any) -> str | None:
+    """ "Masking" or "Embedding" for the two built-in mask sources (subclasses included), else None."""
+    if is_kind(layer, MASKING):
+        return "Masking"
+    if is_kind(layer, EMBEDDING):
+        return "Embedding"
+    return None
+
+
+def is_kind(obj: Any, kind: tuple[str, ...]) -> bool:
+    """Whether `obj` is an instance of one of the classes named by `kind`."""
+    classes = _keras_classes(kind) + _legacy_classes(kind)
+    return bool(classes) and isinstance(obj, classes)

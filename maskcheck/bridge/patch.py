@@ -1,0 +1,145 @@
+"""The instrumented window: for the length of a `with` block, every layer call, every functional
+graph operation and every layer's own `call()` of one model go through the hooks of the thread
+that opened the window.
+
+`Layer.__call__` and `Operation.__call__` are wrapped on their classes (an instance's `__call__`
+is never looked up), and each layer of the model gets an instance-level `call` (the mask that
+`call()` actually receives is only visible there). Everything is put back in `finally`.
+
+Threads and re-entry: the class-level wrappers are installed once and counted; the originals are
+read once, at import, so a wrapper can never be saved as an "original". A process-wide re-entrant
+lock serializes instrumented windows, so two threads never patch the same layer at once; other
+threads keep calling Keras normally (the wrappers only act for the thread whose hooks are set).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from keras.src.layers.layer import Layer as _Layer
+from keras.src.ops.operation import Operation as _Operation
+
+from maskcheck.bridge.graph import all_layers
+
+Call = Callable[..., Any]
+
+
+class Hooks(Protocol):
+    """What the window calls; `orig`/`bound` is the real call to make (exactly once)."""
+
+    def layer_call(self, layer: Any, orig: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+    def op_call(self, op: Any, orig: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+    def inner_call(self, layer: Any, bound: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+
+_state = threading.local()
+_window_lock = threading.RLock()
+_install_lock = threading.Lock()
+_installed: dict[type, tuple[Call, int]] = {}  # class -> (pristine __call__, open windows)
+_PRISTINE: dict[type, Call] = {
+    _Layer: _Layer.__dict__["__call__"],
+    _Operation: _Operation.__dict__["__call__"],
+}
+
+
+def _hooks() -> Hooks | None:
+    return getattr(_state, "hooks", None)
+
+
+def _layer_wrapper(orig: Call) -> Call:
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hooks = _hooks()
+        if hooks is None:
+            return orig(self, *args, **kwargs)
+        return hooks.layer_call(self, orig, args, kwargs)
+
+    __call__.__wrapped__ = orig  # type: ignore[attr-defined]
+    return __call__
+
+
+def _op_wrapper(orig: Call) -> Call:
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hooks = _hooks()
+        if hooks is None or isinstance(self, _Layer):
+            return orig(self, *args, **kwargs)
+        return hooks.op_call(self, orig, args, kwargs)
+
+    __call__.__wrapped__ = orig  # type: ignore[attr-defined]
+    return __call__
+
+
+def _inner_wrapper(layer: Any, bound: Call) -> Call:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        hooks = _hooks()
+        if hooks is None:
+            return bound(*args, **kwargs)
+        return hooks.inner_call(layer, bound, args, kwargs)
+
+    return call
+
+
+def _legacy_layer_class(model: Any) -> type | None:
+    if not type(model).__module__.startswith("tf_keras.") or "tf_keras" not in sys.modules:
+        return None
+    from tf_keras.src.engine.base_layer import Layer as LegacyLayer
+
+    return LegacyLayer  # type: ignore[no-any-return]
+
+
+def _install(cls: type, make: Callable[[Call], Call]) -> None:
+    with _install_lock:
+        pristine, count = _installed.get(cls, (_PRISTINE.get(cls) or cls.__dict__["__call__"], 0))
+        if count == 0:
+            cls.__call__ = make(pristine)  # type: ignore[method-assign]
+        _installed[cls] = (pristine, count + 1)
+
+
+def _uninstall(cls: type) -> None:
+    with _install_lock:
+        pristine, count = _installed[cls]
+        if count <= 1:
+            cls.__call__ = pristine  # type: ignore[method-assign]
+            del _installed[cls]
+        else:
+            _installed[cls] = (pristine, count - 1)
+
+
+@contextlib.contextmanager
+def instrumented(model: Any, hooks: Hooks) -> Iterator[None]:
+    """Route `model`'s layer calls, graph operations and inner `call()`s to `hooks` in this block."""
+    with _window_lock:
+        legacy = _legacy_layer_class(model)
+        classes: list[tuple[type, Callable[[Call], Call]]] = (
+            [(legacy, _layer_wrapper)]
+            if legacy is not None
+            else [(_Layer, _layer_wrapper), (_Operation, _op_wrapper)]
+        )
+        installed: list[type] = []
+        saved: list[tuple[Any, bool, Any]] = []
+        outer = _hooks()
+        try:
+            for cls, make in classes:
+                _install(cls, make)
+                installed.append(cls)
+            for layer in all_layers(model):
+                had = "call" in layer.__dict__
+                saved.append((layer, had, layer.__dict__.get("call")))
+                object.__setattr__(layer, "call", _inner_wrapper(layer, layer.call))
+            _state.hooks = hooks
+            yield
+        finally:
+            _state.hooks = outer
+            for layer, had, value in reversed(saved):
+                if had:
+                    object.__setattr__(layer, "call", value)
+                else:
+                    with contextlib.suppress(AttributeError, KeyError):
+                        object.__delattr__(layer, "call")
+            for cls in reversed(installed):
+                _uninstall(cls)
