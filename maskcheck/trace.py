@@ -24,6 +24,7 @@ from maskcheck.bridge.graph import (
     node_outputs,
     sublayers,
 )
+from maskcheck.bridge.kinds import is_legacy_op
 from maskcheck.bridge.patch import instrumented
 
 
@@ -162,7 +163,7 @@ class _Tracer:
         direct: bool = False,
     ) -> CallEvent:
         parent = self.stack[-1] if self.stack else None
-        is_op = is_op or type(layer).__name__ in kb.LEGACY_OPLAMBDAS
+        is_op = is_op or is_legacy_op(layer)
         ev = CallEvent(
             index=len(self.trace.events),
             layer=layer,

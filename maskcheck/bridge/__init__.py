@@ -146,11 +146,6 @@ def compiled_metric_identifiers(model: Any) -> tuple[Any, Any]:
 
 # ---- tf_keras (Keras 2) ------------------------------------------------------------------------
 
-LEGACY_OPLAMBDAS = frozenset(
-    {"TFOpLambda", "SlicingOpLambda", "InstanceMethod", "InstanceProperty", "ClassMethod"}
-)
-
-
 def legacy_keras() -> Any:
     """The tf_keras package when the user has imported it (never imported here), else None."""
     return sys.modules.get("tf_keras")

@@ -79,6 +79,19 @@ def _legacy_classes(names: tuple[str, ...]) -> tuple[type, ...]:
     return tuple(found)
 
 
+def is_legacy_op(layer: Any) -> bool:
+    """Whether `layer` is one of tf_keras' wrappers of a raw TensorFlow op (`TFOpLambda` and kin),
+    which stand for an operation, not a layer, in a Keras 2 graph."""
+    legacy = sys.modules.get("tf_keras")
+    if legacy is None:
+        return False
+    try:
+        from tf_keras.src.layers.core import tf_op_layer
+    except ImportError:  # a tf_keras that moved its internals
+        return False
+    return isinstance(layer, (tf_op_layer.TFOpLambda, tf_op_layer.InstanceProperty, tf_op_layer.ClassMethod))
+
+
 def source_kind(layer: Any) -> str | None:
     """ "Masking" or "Embedding" for the two built-in mask sources (subclasses included), else None."""
     if is_kind(layer, MASKING):
