@@ -81,6 +81,7 @@ def _inner_wrapper(layer: Any, bound: Call) -> Call:
             return bound(*args, **kwargs)
         return hooks.inner_call(layer, bound, args, kwargs)
 
+    call._maskcheck_inner = True  # type: ignore[attr-defined]
     return call
 
 
@@ -128,6 +129,8 @@ def instrumented(model: Any, hooks: Hooks) -> Iterator[None]:
                 _install(cls, make)
                 installed.append(cls)
             for layer in all_layers(model):
+                if getattr(layer.__dict__.get("call"), "_maskcheck_inner", False):
+                    continue  # an enclosing window wrapped it already; it routes to our hooks
                 had = "call" in layer.__dict__
                 saved.append((layer, had, layer.__dict__.get("call")))
                 object.__setattr__(layer, "call", _inner_wrapper(layer, layer.call))

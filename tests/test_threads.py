@@ -1,0 +1,129 @@
+"""The instrumented window is safe in threads and re-entrant: parallel audits give the same
+reports as one at a time, and `Layer.__call__` / `Operation.__call__` are the originals afterwards."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers
+
+import maskcheck
+from maskcheck import bridge as kb
+from maskcheck import testing as C
+from maskcheck.callback import AuditCallback
+
+PRISTINE_LAYER = kb.LayerBase.__dict__["__call__"]
+PRISTINE_OP = kb.OperationBase.__dict__["__call__"]
+
+
+def _leaky() -> Any:
+    """Masking -> Conv1D (drops the mask) -> LSTM: fires MC101 and MC104."""
+    inp = C.seq_input()
+    x = layers.Masking(0.0)(inp)
+    x = layers.Conv1D(4, 3, padding="same")(x)
+    out = layers.LSTM(2)(x)
+    return keras.Model(inp, out)
+
+
+def _summary(report: Any) -> list[tuple[str, str | None, str]]:
+    return sorted((f.code, f.layer, f.message) for f in report.findings)
+
+
+def _assert_pristine() -> None:
+    assert kb.LayerBase.__dict__["__call__"] is PRISTINE_LAYER
+    assert kb.OperationBase.__dict__["__call__"] is PRISTINE_OP
+
+
+def test_parallel_audits_match_sequential_and_leave_keras_pristine() -> None:
+    x = C.padded_floats(n=16)
+    models = [C.masked_tagger(), _leaky(), C.masked_tagger(), _leaky()]
+    expected = [_summary(maskcheck.audit(m, x, seed=0)) for m in models]
+    assert any(code == "MC101" for code, _, _ in expected[1])  # the leaky model is really caught
+
+    results: list[Any] = [None] * len(models)
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(models))
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            for _ in range(2):
+                results[i] = _summary(maskcheck.audit(models[i], x, seed=0))
+        except BaseException as exc:  # surfaced below with the thread's traceback
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(models))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert results == expected
+    _assert_pristine()
+    # A later audit records each call once: no duplicated findings.
+    assert _summary(maskcheck.audit(models[1], x, seed=0)) == expected[1]
+
+
+def test_keras_calls_in_other_threads_are_not_recorded_or_blocked() -> None:
+    x = C.padded_floats(n=8)
+    busy = C.masked_tagger()
+    done = threading.Event()
+    outputs: list[np.ndarray] = []
+
+    def predict_loop() -> None:
+        while not done.is_set():
+            outputs.append(np.asarray(busy(x)))
+
+    worker = threading.Thread(target=predict_loop)
+    worker.start()
+    try:
+        report = maskcheck.audit(_leaky(), x, seed=0)
+    finally:
+        done.set()
+        worker.join(timeout=60)
+    assert {f.code for f in report.findings} >= {"MC101"}
+    assert all("bidirectional" not in row.path for row in report.layers)  # the other thread's model
+    assert outputs  # it kept running
+    _assert_pristine()
+
+
+class _AuditsInside(layers.Layer):
+    """A layer whose call runs an audit of another model: a nested instrumented window."""
+
+    def __init__(self, inner: Any, data: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner, self.data = inner, data
+        self.supports_masking = True
+        self.reports: list[Any] = []
+
+    def call(self, x: Any) -> Any:
+        self.reports.append(maskcheck.audit(self.inner, self.data, seed=0))
+        return x
+
+
+def test_nested_audit_is_reentrant() -> None:
+    x = C.padded_floats(n=8)
+    inner = _leaky()
+    expected_inner = _summary(maskcheck.audit(inner, x, seed=0))
+    probe = _AuditsInside(inner, x, name="audits_inside")
+    outer = keras.Sequential([C.seq_input(), layers.Masking(0.0), probe, layers.LSTM(2)])
+    report = maskcheck.audit(outer, x, seed=0)
+    assert probe.reports and all(_summary(r) == expected_inner for r in probe.reports)
+    assert not report.at_least("error")
+    assert "audits_inside" in {row.path for row in report.layers}
+    _assert_pristine()
+
+
+def test_audit_callback_during_fit_restores_keras() -> None:
+    x = C.padded_floats(n=16)
+    y = np.zeros((16, 10, 3), "float32")
+    y[..., 0] = 1
+    model = C.masked_tagger()
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    cb = AuditCallback(x, y, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    assert cb.report is not None
+    _assert_pristine()
