@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from maskcheck._version import __version__
 from maskcheck.errors import MaskcheckError, MaskcheckFailure
 from maskcheck.report import Finding, LayerTrace, Report, Role, Severity
 
 if TYPE_CHECKING:
     from maskcheck.engine import audit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Finding",

@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from maskcheck import __version__
+    from maskcheck._version import __version__
 
     p = _Parser(
         prog="maskcheck",

@@ -84,7 +84,7 @@ def _result(report: Report, finding: Any, rule_index: int | None, uri: str | Non
 
 def to_sarif_dict(report: Report, artifact: str | None = None) -> dict[str, Any]:
     """The SARIF log as a dict (see `to_sarif`)."""
-    from maskcheck import __version__
+    from maskcheck._version import __version__
     from maskcheck.checks import all_checks
 
     checks = all_checks()
