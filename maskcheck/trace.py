@@ -70,6 +70,7 @@ class CallEvent:
     input_masks: list[Any] = field(default_factory=list)
     first_inputs: list[Any] = field(default_factory=list)
     received_masks: list[Any] = field(default_factory=list)
+    attention_masks: list[Any] = field(default_factory=list)
     call_entered: bool = False
     call_inputs: list[Any] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
@@ -239,8 +240,7 @@ class _Tracer:
         direct = top is None or top.layer is not layer or top.call_entered
         ev = self.open(layer, args, kwargs, direct=True) if direct or top is None else top
         ev.call_entered = True
-        received = [kwargs.get("mask")] + [v for k, v in kwargs.items() if k.endswith("_mask")]
-        ev.received_masks = flatten(received)
+        ev.received_masks, ev.attention_masks = _received_masks(kwargs)
         ev.call_inputs = _all_tensor_args(args, kwargs)
         self.known.update(id(t) for t in ev.call_inputs)
         self.trace.keepalive.extend(ev.call_inputs)
@@ -256,6 +256,24 @@ class _Tracer:
             if direct:
                 self.close(ev, out)
         return out
+
+
+def _received_masks(kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """The step masks a `call()` received (`mask=`, and (batch, time) `*_mask=` arguments such as
+    MultiHeadAttention's `query_mask` or keras-hub's `padding_mask`), and its attention masks
+    (`attention_mask=`, `self_attention_mask=`, ...: (batch, [heads,] Tq, Tk) or broadcastable,
+    which are not masks over steps)."""
+    step: list[Any] = flatten([kwargs.get("mask")])
+    attention: list[Any] = []
+    for key, value in kwargs.items():
+        if not key.endswith("_mask") or value is None:
+            continue
+        if "attention" in key:
+            attention.extend(flatten([value]))
+        else:
+            for m in flatten([value]):
+                (step if len(kb.shape_of(m)) == 2 else attention).append(m)
+    return step, attention
 
 
 def layer_paths(model: Any) -> dict[int, str]:

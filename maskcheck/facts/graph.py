@@ -9,7 +9,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
-from maskcheck.bridge.graph import call_parameters, lambda_takes_mask
+from maskcheck.bridge.graph import call_parameters, is_graph_model, lambda_takes_mask, sublayers
 from maskcheck.bridge.kinds import is_kind
 from maskcheck.report import Role
 from maskcheck.trace import CallEvent, Trace, is_user_code
@@ -28,6 +28,10 @@ def uses_mask(layer: Any) -> bool:
     """Whether the layer's `call` reads a mask (and so depends on receiving one)."""
     if is_kind(layer, kinds.LAMBDA):
         return lambda_takes_mask(layer)
+    if is_graph_model(layer):
+        # A Sequential/Functional sub-model's `call` always takes `mask`; it needs one only when
+        # a layer inside reads it (a position-wise Dense FFN does not).
+        return any(uses_mask(inner) for inner in sublayers(layer) if inner is not layer)
     params = call_parameters(layer)
     return "mask" in params or any(p.endswith("_mask") and p != "attention_mask" for p in params)
 
