@@ -1,17 +1,20 @@
-"""The layer table's columns, shared by the text report and the HTML page."""
+"""The layer table's columns: one spec for the text report (tabulate) and the HTML page."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from maskcheck.report import LayerTrace
+
+Align = Literal["left", "right"]
 
 
 class Column(NamedTuple):
     header: str
-    value: Callable[[LayerTrace], str]
-    title: str  # what the column means (a tooltip on the HTML page)
+    cell: Callable[[LayerTrace], str]  # the cell of a layer row, as text
+    title: str  # what the column means (the legend under the text table, a tooltip on the page)
+    align: Align = "left"
 
 
 def _flag(flag: bool | None) -> str:
@@ -41,7 +44,12 @@ LAYER_COLUMNS: tuple[Column, ...] = (
     Column("supports", lambda t: _flag(t.supports_masking), "the layer's supports_masking"),
     Column("role", lambda t: str(t.role), "what the layer does with the mask"),
     Column("graph mask", lambda t: _flag(t.symbolic_output_mask), "the functional graph's symbolic mask"),
-    Column("calls", lambda t: str(t.calls) if t.calls > 1 else "", "how often the layer was called, if more than once"),
+    Column(
+        "calls",
+        lambda t: str(t.calls) if t.calls > 1 else "",
+        "how often the layer was called, if more than once",
+        "right",
+    ),
 )
 
 
@@ -49,9 +57,18 @@ def headers() -> list[str]:
     return [c.header for c in LAYER_COLUMNS]
 
 
+def aligns() -> list[Align]:
+    return [c.align for c in LAYER_COLUMNS]
+
+
 def cells(layer: LayerTrace) -> list[str]:
-    return [c.value(layer) for c in LAYER_COLUMNS]
+    return [c.cell(layer) for c in LAYER_COLUMNS]
 
 
 def rows(layers: Sequence[LayerTrace]) -> list[list[str]]:
     return [cells(t) for t in layers]
+
+
+def title(header: str) -> str:
+    """What the column with this header means."""
+    return next(c.title for c in LAYER_COLUMNS if c.header == header)

@@ -11,12 +11,18 @@ from maskcheck.report import Report
 
 
 def layer_table(report: Report) -> str:
-    return tabulate(columns.rows(report.layers), headers=columns.headers(), tablefmt="simple")
+    # every cell is text: a layer named "1e3" stays "1e3" (numparse would print 1000.0)
+    return tabulate(
+        columns.rows(report.layers),
+        headers=columns.headers(),
+        colalign=columns.aligns(),
+        tablefmt="simple",
+        disable_numparse=True,
+    )
 
 
 def _columns_legend() -> str:
-    title = {c.header: c.title for c in columns.LAYER_COLUMNS}
-    return f"'mask in': {title['mask in']}; 'graph mask' = {title['graph mask']}."
+    return f"'mask in': {columns.title('mask in')}; 'graph mask' = {columns.title('graph mask')}."
 
 
 def render_text(report: Report) -> str:
