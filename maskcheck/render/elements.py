@@ -74,6 +74,6 @@ def to_xml(root: ET.Element) -> str:
 
 def to_html(root: ET.Element) -> str:
     """HTML that is also well-formed XML. Every element gets an end tag, because an HTML parser
-    reads `<td />` or `<code />` as an opening tag; for the one void element (`<meta>`), HTML
-    parsers ignore the end tag."""
+    reads `<td />` or `<code />` as an opening tag only; HTML parsers skip the end tag of the one
+    void element used (`<meta>`), and inside `<svg>` both forms mean the same."""
     return ET.tostring(root, encoding="unicode", short_empty_elements=False)

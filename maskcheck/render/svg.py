@@ -1,7 +1,8 @@
 """The pictures of a report as SVG: the mask map, the layer-by-layer mask flow and the findings.
 
 `render_svg(report)` is `Report.plot()`: one standalone SVG with all three panels. The HTML page
-(`maskcheck.render.page`) shows the first two panels as SVGs of their own.
+(`maskcheck.render.page`) shows the first two panels as SVGs of their own. Each panel is a list
+of `xml.etree.ElementTree` elements laid out from (0, 0); `svg()` stacks panels into one picture.
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ import textwrap
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import NamedTuple
 
-from maskcheck.render.canvas import MUTED, Panel, svg, text, text_width
 from maskcheck.render.elements import element, num, sub, to_xml
-from maskcheck.report import Finding, LayerTrace, MaskState, Report, Role
+from maskcheck.report import Finding, LayerTrace, MaskState, Report, Role, Severity
+
+SVG_NS = "http://www.w3.org/2000/svg"
+FONT = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
+FONT_SIZE = 12  # px; a `style` sets other sizes
+# SVG cannot measure text, yet a layout must know where a text ends to place what follows it.
+# All text is monospace, and a monospace glyph is 3/5 em wide (Menlo, Consolas, DejaVu Sans Mono).
+GLYPH_EM = 3 / 5
 
 MAX_COLUMNS = 600  # wider sequences are drawn in buckets of steps (the most alarming state wins)
 
@@ -44,13 +52,60 @@ ROLE_COLOUR = {
     Role.DROPS: "#e45756",
     Role.NONE: "#bab0ac",
 }
-SEVERITY_COLOUR = {"error": "#c62828", "warning": "#b26a00", "info": "#2e6da4"}
+SEVERITY_COLOUR = {Severity.ERROR: "#c62828", Severity.WARNING: "#b26a00", Severity.INFO: "#2e6da4"}
+INK = "#222222"
+MUTED = "#555555"
 DROP_FILL = "#fde2e1"
 MASK_COLOUR = "#4c78a8"
 FIX_COLOUR = "#2e7d32"
 SMALL = "font-size: 10px"
 LABEL = "font-size: 11px"
 ON_COLOUR = "fill: #ffffff; font-size: 11px"  # text on a coloured pill
+
+
+def text_width(text: str | int, size: float = FONT_SIZE) -> float:
+    """The width of a text, or of that many glyphs, at a font size in px."""
+    glyphs = text if isinstance(text, int) else len(text)
+    return glyphs * size * GLYPH_EM
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Elements drawn from (0, 0), with the size they take."""
+
+    width: float
+    height: float
+    items: list[ET.Element] = field(default_factory=list)
+
+    def shifted(self, dx: float) -> Panel:
+        """The panel moved right by `dx`, and that much wider on both sides."""
+        group = element("g", transform=f"translate({num(dx)},0)")
+        group.extend(self.items)
+        return Panel(self.width + 2 * dx, self.height, [group])
+
+
+def svg(panels: Sequence[Panel], gap: float = 16.0, title: str | None = None) -> ET.Element:
+    """The panels stacked top to bottom, `gap` apart, as one <svg> element."""
+    width = max((p.width for p in panels), default=0.0)
+    height = sum(p.height for p in panels) + gap * max(0, len(panels) - 1)
+    w, h = math.ceil(width), math.ceil(height)
+    # `xmlns` as a plain attribute: ElementTree would otherwise invent a prefix (ns0:svg), and
+    # the SVG must also sit inside an HTML tree whose elements have no namespace
+    root = element(
+        "svg", xmlns=SVG_NS, width=w, height=h, viewBox=f"0 0 {w} {h}", class_="maskcheck", role="img"
+    )
+    if title:
+        sub(root, "title", title)
+    sub(root, "style", f"text {{ {FONT}; font-size: {FONT_SIZE}px; }} .mc-b {{ font-weight: bold; }}")
+    y = 0.0
+    for p in panels:
+        sub(root, "g", transform=f"translate(0,{num(y)})", fill=INK).extend(p.items)
+        y += p.height + gap
+    return root
+
+
+def text(parent: ET.Element, x: float, y: float, content: str, **attrs: object) -> ET.Element:
+    return sub(parent, "text", content, x=float(x), y=float(y), **attrs)
 
 
 def _titled(tag: str, tip: str, **attrs: object) -> ET.Element:
@@ -63,18 +118,28 @@ def _titled(tag: str, tip: str, **attrs: object) -> ET.Element:
 # -- panel 1: the mask map ------------------------------------------------------------------------
 
 
+_STATE_OF = {int(s): s for s in MaskState}  # a dict lookup: maps can hold 64 x 100,000 steps
+
+
+def states(rows: Iterable[Iterable[int]]) -> list[list[MaskState]]:
+    """The rows of `Report.mask_map` (plain ints, as in the JSON) as `MaskState`s."""
+    try:
+        return [[_STATE_OF[s] for s in row] for row in rows]
+    except KeyError as e:
+        raise ValueError(f"{e.args[0]!r} in the mask map is not a MaskState value") from None
+
+
 def state_counts(rows: Iterable[Iterable[int]]) -> dict[MaskState, int]:
     counts = Counter(chain.from_iterable(rows))
     return {state: counts[state] for state in MaskState}
 
 
-def _bucket(row: Sequence[int], size: int) -> list[tuple[int, int, MaskState]]:
+def _bucket(row: Sequence[MaskState], size: int) -> list[tuple[int, int, MaskState]]:
     """(first step, number of steps, state) runs of a row, `size` steps per column."""
     cols: list[tuple[int, MaskState]] = []
     for start in range(0, len(row), size):
         chunk = set(row[start : start + size])
-        shown = [s for s in _PRIORITY if s in chunk]
-        state = shown[0] if shown else MaskState(row[start])  # a state that is none raises here
+        state = next(s for s in _PRIORITY if s in chunk)
         cols.append((min(size, len(row) - start), state))
     runs: list[tuple[int, int, MaskState]] = []
     step = 0
@@ -110,7 +175,8 @@ def mask_map_panel(rows: Sequence[Sequence[int]] | None, samples_traced: int | N
     if not rows or not rows[0]:
         why = "this report was made without one" if rows is None else "no input with a time axis to draw"
         return _no_picture("Mask map", f"no mask map: {why}")
-    n, t = len(rows), max(len(r) for r in rows)
+    grid = states(rows)
+    n, t = len(grid), max(len(r) for r in grid)
     size = math.ceil(t / MAX_COLUMNS) if t > MAX_COLUMNS else 1
     cols = math.ceil(t / size)
     cw = float(max(1, min(16, 600 // cols)))
@@ -123,7 +189,7 @@ def mask_map_panel(rows: Sequence[Sequence[int]] | None, samples_traced: int | N
     g = element("g")
     text(g, 0, 14, title, class_="mc-b")
     cells = sub(g, "g", class_="mask-map")
-    for i, row in enumerate(rows):
+    for i, row in enumerate(grid):
         for first, count, state in _bucket(row, size):
             steps = f"{first}-{first + count - 1}" if count > 1 else f"{first}"
             cells.append(
@@ -149,7 +215,7 @@ def mask_map_panel(rows: Sequence[Sequence[int]] | None, samples_traced: int | N
     text(g, left, top + grid_h + 28, "timestep ->", style=SMALL)
     mid = top + grid_h / 2
     text(g, 12, mid, "sample", transform=f"rotate(-90 12 {num(mid)})", text_anchor="middle", style=SMALL)
-    counts = state_counts(rows)
+    counts = state_counts(grid)
     y = top + grid_h + 46
     x = left
     width = left + grid_w
@@ -169,19 +235,19 @@ def mask_map_panel(rows: Sequence[Sequence[int]] | None, samples_traced: int | N
 # -- panel 2: the mask flow -----------------------------------------------------------------------
 
 
-def _codes_by_layer(findings: Sequence[Finding]) -> dict[str, list[tuple[str, str]]]:
+def _codes_by_layer(findings: Sequence[Finding]) -> dict[str, list[tuple[str, Severity]]]:
     """layer path -> [(code, severity)] of the findings about it, first occurrence of each code."""
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, list[tuple[str, Severity]]] = {}
     for f in findings:
         if f.layer:
             codes = out.setdefault(f.layer, [])
             if f.code not in [c for c, _s in codes]:
-                codes.append((f.code, str(f.severity)))
+                codes.append((f.code, f.severity))
     return out
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(label: str, limit: int) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _row_notes(t: LayerTrace) -> list[str]:
@@ -198,7 +264,16 @@ def _dot(parent: ET.Element, x: float, y: float, kind: str) -> None:
     if kind == "tensor":
         sub(parent, "circle", cx=float(x), cy=float(y), r="6", fill=MASK_COLOUR)
     elif kind == "call":
-        sub(parent, "circle", cx=float(x), cy=float(y), r="5", fill="#ffffff", stroke=MASK_COLOUR, stroke_width="2")
+        sub(
+            parent,
+            "circle",
+            cx=float(x),
+            cy=float(y),
+            r="5",
+            fill="#ffffff",
+            stroke=MASK_COLOUR,
+            stroke_width="2",
+        )
     else:
         sub(parent, "circle", cx=float(x), cy=float(y), r="2", fill="#bbbbbb")
 
@@ -218,11 +293,16 @@ def _line(parent: ET.Element, x1: float, x2: float, y: float) -> None:
 def _flow_legend(parent: ET.Element, y: float) -> float:
     """The markers' and the roles' legend on the line at `y`; returns where it ends."""
     legend = sub(parent, "g", class_="legend")
-    markers = ((6, "tensor", 18, "mask on the tensor"), (168, "call", 180, "passed to call() only"))
-    for dot_x, kind, text_x, label in (*markers, (352, "none", 362, "no mask")):
-        _dot(legend, dot_x, y - 4, kind)
-        text(legend, text_x, y, label)
-    x = 440.0
+    x = 6.0
+    for kind, label in (
+        ("tensor", "mask on the tensor"),
+        ("call", "passed to call() only"),
+        ("none", "no mask"),
+    ):
+        _dot(legend, x, y - 4, kind)
+        text(legend, x + 12, y, label)
+        x += 12 + text_width(label) + 20
+    x += 8
     for role, colour in ROLE_COLOUR.items():
         sub(legend, "rect", x=x, y=y - 10, width="12", height="12", rx="6", fill=colour)
         text(legend, x + 16, y, role)
@@ -256,7 +336,9 @@ def mask_flow_panel(layers: Sequence[LayerTrace], findings: Sequence[Finding] = 
         y = top + i * row_h
         cy = y + row_h / 2
         role = str(t.role)
-        row = _titled("g", f"{t.path} ({t.class_name}): {role}", class_=f"row {role}", data_role=role, data_path=t.path)
+        row = _titled(
+            "g", f"{t.path} ({t.class_name}): {role}", class_=f"row {role}", data_role=role, data_path=t.path
+        )
         g.append(row)
         if t.role == Role.DROPS:
             sub(
@@ -294,9 +376,9 @@ def mask_flow_panel(layers: Sequence[LayerTrace], findings: Sequence[Finding] = 
 # -- panel 3: the findings ------------------------------------------------------------------------
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def _wrap(paragraphs: str, width: int) -> list[str]:
     lines: list[str] = []
-    for para in str(text).splitlines() or [""]:
+    for para in str(paragraphs).splitlines() or [""]:
         lines.extend(textwrap.wrap(para, width=width, break_on_hyphens=False) or [""])
     return lines
 
@@ -310,9 +392,9 @@ def findings_panel(findings: Sequence[Finding], width_chars: int = 110) -> Panel
         return Panel(520.0, y + 8, list(g))
     for f in findings:
         where = f" [{f.layer}]" if f.layer else ""
-        sev = str(f.severity)
         item = sub(g, "g", class_="finding", data_code=f.code)
-        text(item, 0, y, f"{f.code} {f.name} ({sev}){where}", class_="mc-b", fill=SEVERITY_COLOUR.get(sev))
+        heading = f"{f.code} {f.name} ({f.severity}){where}"
+        text(item, 0, y, heading, class_="mc-b", fill=SEVERITY_COLOUR.get(f.severity))
         y += 16
         for line in _wrap(f.message, width_chars):
             text(item, 16, y, line)
@@ -356,5 +438,7 @@ def render_svg(report: Report) -> str:
         findings_panel(report.findings),
     ]
     top = Panel(0.0, 4.0)  # a margin above the header
-    picture = svg([top, *(p.shifted(12) for p in panels)], title=f"maskcheck report for model '{report.model_name}'")
+    picture = svg(
+        [top, *(p.shifted(12) for p in panels)], title=f"maskcheck report for model '{report.model_name}'"
+    )
     return to_xml(picture)
