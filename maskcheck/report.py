@@ -141,19 +141,19 @@ class Report:
 
     def to_html(self) -> str:
         """A self-contained HTML page: the mask map, the mask flow, the findings, the layer table."""
-        from maskcheck.render.pictures import render_html
+        from maskcheck.render.page import render_html
 
         return render_html(self)
 
     def _repr_html_(self) -> str:
         """Jupyter shows the report as the HTML of `to_html()` (without the page around it)."""
-        from maskcheck.render.pictures import render_html
+        from maskcheck.render.page import render_html
 
         return render_html(self, full=False)
 
     def plot(self, path: str | None = None) -> str:
         """The mask map, the mask flow and the findings as one SVG; written to `path` if given."""
-        from maskcheck.render.pictures import render_svg
+        from maskcheck.render.svg import render_svg
 
         svg = render_svg(self)
         if path is not None:

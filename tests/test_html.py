@@ -1,4 +1,4 @@
-"""Pictures: the mask map (`maskcheck.render.pictures.mask_map`), `Report.plot()` (SVG), `Report.to_html()`,
+"""Pictures: the mask map (`maskcheck.facts.mask_map.mask_map`), `Report.plot()` (SVG), `Report.to_html()`,
 `Report._repr_html_` and `maskcheck audit --html`."""
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from maskcheck.facts import mask_map as mask_map_module
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.layout import steps_equal
 from maskcheck.facts.mask_map import MAX_ROWS, mask_map
-from maskcheck.render import pictures as mh
-from maskcheck.report import Finding, LayerTrace, Report, Role, Severity
+from maskcheck.render import columns
+from maskcheck.render import svg as mh
+from maskcheck.render.elements import to_xml
+from maskcheck.render.text import layer_table
+from maskcheck.report import Finding, LayerTrace, MaskState, Report, Role, Severity
 
 layers = keras.layers
-NS = {"s": mh.SVG_NS}
 S = "{" + mh.SVG_NS + "}"
+STATE_COLOUR = {state: swatch.colour for state, swatch in mh.STATES.items()}
 
 
 def audited(model: Any, X: Any, y: Any = None) -> Report:
@@ -245,11 +248,11 @@ def test_mask_map_colours_count_the_states(report: Report) -> None:
     for rect in cells:
         colour = rect.get("fill", "")
         by_colour[colour] = by_colour.get(colour, 0) + int(rect.get("data-steps", "0"))
-        assert mh.STATE_COLOUR[int(rect.get("data-state", "-1"))] == colour
+        assert STATE_COLOUR[MaskState(int(rect.get("data-state", "-1")))] == colour
     counts = mh.state_counts(MAP)
     assert counts == {0: 16, 1: 3, 2: 2, 3: 1, 4: 2}
-    assert by_colour == {mh.STATE_COLOUR[s]: n for s, n in counts.items() if n}
-    assert len({mh.STATE_COLOUR[s] for s in counts}) == 5  # five distinct colours
+    assert by_colour == {STATE_COLOUR[s]: n for s, n in counts.items() if n}
+    assert len({STATE_COLOUR[s] for s in counts}) == 5  # five distinct colours
     # the cells cover the grid: every row's runs add up to its steps
     per_row: dict[str, int] = {}
     for rect in cells:
@@ -285,7 +288,7 @@ def test_any_map_draws_every_step_once(n: int, t: int, run: int, seed: int) -> N
     states = rng.integers(0, 5, size=(n, -(-t // run)))
     rows = np.repeat(states, run, axis=1)[:, :t].tolist()
     panel = mh.mask_map_panel(rows, samples_traced=len(rows))
-    root = parse_svg(mh._svg([panel]))
+    root = parse_svg(to_xml(mh.svg([panel])))
     cells = map_cells(root)
     per_row: dict[str, int] = {}
     for rect in cells:
@@ -347,6 +350,55 @@ def test_html_page_and_jupyter_fragment(report: Report) -> None:
     assert frag.find("style") is not None  # self-contained in a notebook
     drop_rows = [tr for tr in root.iter("tr") if tr.get("class") == "drops"]
     assert [tr.findtext("td") for tr in drop_rows] == ["conv1d"]
+
+
+HOSTILE = """<script>alert("x")</script>&"'"""
+
+
+def test_hostile_names_are_text_in_svg_and_html(report: Report) -> None:
+    """A layer, model or finding text with markup in it comes back as text, never as elements."""
+    layer = dataclasses.replace(report.layers[1], path=HOSTILE, class_name=HOSTILE)
+    hostile = dataclasses.replace(
+        report,
+        model_name=HOSTILE,
+        layers=[report.layers[0], layer],
+        findings=[dataclasses.replace(report.findings[0], layer=HOSTILE, message=HOSTILE, fix=HOSTILE)],
+        notes=[HOSTILE],
+    )
+    svg_root = parse_svg(hostile.plot())
+    (drop_row,) = [g for g in svg_root.iter(S + "g") if g.get("data-role") == "drops"]
+    assert drop_row.get("data-path") == HOSTILE
+    assert HOSTILE in [el.text for el in drop_row.iter(S + "text")]
+    assert HOSTILE in texts(svg_root)
+    page = hostile.to_html()
+    html_root = parse_html(page)
+    for root in (svg_root, html_root):
+        assert not [el for el in root.iter() if el.tag.rpartition("}")[2] == "script"]
+    assert "<script>" not in page
+    assert [tr.findtext("td") for tr in html_root.iter("tr") if tr.get("class") == "drops"] == [HOSTILE]
+    assert html_root.findtext("head/title") == f"maskcheck report: {HOSTILE}"
+    (finding,) = [d for d in html_root.iter("div") if d.get("data-code")]
+    assert [c.text for c in finding.iter("code")] == [HOSTILE]
+    assert HOSTILE in "".join(finding.itertext())
+
+
+def test_the_text_and_html_tables_share_their_columns(report: Report) -> None:
+    root = parse_html(report.to_html())
+    (table,) = root.iter("table")
+    assert [th.text for th in table.iter("th")] == columns.headers()
+    body = [[td.text or "" for td in tr.iter("td")] for tr in table.iter("tr") if tr.find("td") is not None]
+    assert body == columns.rows(report.layers)
+    calls = [th for th in table.iter("th") if th.text == "calls"]
+    assert [th.get("class") for th in calls] == ["right"]
+    text = layer_table(report).splitlines()
+    assert text[0].split() == " ".join(columns.headers()).split()
+    assert text[2].split()[:2] == ["masking", "Masking"]
+    assert text[5].rstrip().endswith(" 7")  # lstm/lstm_cell: x7 calls, right-aligned
+
+
+def test_a_state_outside_mask_state_is_an_error(report: Report) -> None:
+    with pytest.raises(ValueError, match="7 in the mask map is not a MaskState"):
+        dataclasses.replace(report, mask_map=[[0, 1, 7]]).plot()
 
 
 def test_json_carries_the_map(report: Report) -> None:

@@ -1,6 +1,6 @@
 """The mask map: the state of every step of (up to 64) traced samples, computed during an audit.
 
-The renderers draw it (`maskcheck.render.pictures`); the states are `maskcheck.report.MaskState`.
+The renderers draw it (`maskcheck.render.svg`); the states are `maskcheck.report.MaskState`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,6 @@ from maskcheck.facts.layout import steps_equal
 from maskcheck.report import MaskState
 
 MAX_ROWS = 64
-REAL, PADDED, UNMASKED_PAD, HOLE, PARTIAL = (
-    MaskState.REAL,
-    MaskState.PADDED,
-    MaskState.UNMASKED_PAD,
-    MaskState.HOLE,
-    MaskState.PARTIAL,
-)
 
 
 def mask_map(ctx: AuditContext, max_rows: int = MAX_ROWS) -> list[list[int]]:
@@ -121,13 +114,13 @@ def _mask_map(ctx: AuditContext, max_rows: int) -> list[list[int]]:
         full = partial = None
     if real.size == 0:
         return []
-    state = np.full(real.shape, REAL, dtype=np.int8)
+    state = np.full(real.shape, MaskState.REAL, dtype=np.int8)
     before = np.logical_or.accumulate(real, axis=1)
     after = np.logical_or.accumulate(real[:, ::-1], axis=1)[:, ::-1]
-    state[~real] = PADDED
-    state[~real & before & after] = HOLE
+    state[~real] = MaskState.PADDED
+    state[~real & before & after] = MaskState.HOLE
     if full is not None:
-        state[real & full] = UNMASKED_PAD
+        state[real & full] = MaskState.UNMASKED_PAD
         if partial is not None:
-            state[real & partial & ~full] = PARTIAL
+            state[real & partial & ~full] = MaskState.PARTIAL
     return [[int(s) for s in row] for row in state]

@@ -6,48 +6,23 @@ import textwrap
 
 from tabulate import tabulate
 
+from maskcheck.render import columns
 from maskcheck.report import Report
 
 
-def _yes(flag: bool | None) -> str:
-    if flag is None:
-        return ""
-    return "yes" if flag else "-"
-
-
 def layer_table(report: Report) -> str:
-    rows = []
-    for t in report.layers:
-        mask_in = "yes" if t.input_mask else ("call" if t.received_mask else "-")
-        rows.append(
-            [
-                t.path,
-                t.class_name,
-                t.input_shape,
-                t.output_shape,
-                mask_in,
-                _yes(t.output_mask),
-                "" if t.masked_share is None else f"{t.masked_share:.0%}",
-                _yes(t.supports_masking),
-                str(t.role),
-                _yes(t.symbolic_output_mask),
-                t.calls if t.calls > 1 else "",
-            ]
-        )
-    headers = [
-        "layer",
-        "class",
-        "input",
-        "output",
-        "mask in",
-        "mask out",
-        "masked",
-        "supports",
-        "role",
-        "graph mask",
-        "calls",
-    ]
-    return tabulate(rows, headers=headers, tablefmt="simple")
+    # every cell is text: a layer named "1e3" stays "1e3" (numparse would print 1000.0)
+    return tabulate(
+        columns.rows(report.layers),
+        headers=columns.headers(),
+        colalign=columns.aligns(),
+        tablefmt="simple",
+        disable_numparse=True,
+    )
+
+
+def _columns_legend() -> str:
+    return f"'mask in': {columns.title('mask in')}; 'graph mask' = {columns.title('graph mask')}."
 
 
 def render_text(report: Report) -> str:
@@ -57,9 +32,7 @@ def render_text(report: Report) -> str:
     out.append("")
     out.append(layer_table(report))
     out.append("")
-    out.append(
-        "'mask in': yes = on the input tensor, call = passed to call() only; 'graph mask' = the functional graph's symbolic mask."
-    )
+    out.append(_columns_legend())
     for note in report.notes:
         out.append(textwrap.fill(f"note: {note}", width=100, subsequent_indent="      "))
     out.append("")
