@@ -15,8 +15,8 @@ from keras import layers, ops
 
 from maskcheck.checks.base import CaseInput, Invalid, Valid
 from maskcheck.checks.registry import registered
-from maskcheck.testing import custom_layers, propagation
 from maskcheck.synth import lengths_for, padded_floats, padded_ids, step_labels
+from maskcheck.testing import custom_layers, propagation
 from maskcheck.testing.cases import applies, assert_case, backend, run_case
 from maskcheck.testing.models import masked_tagger, seq_input
 

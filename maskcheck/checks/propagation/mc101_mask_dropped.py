@@ -7,11 +7,26 @@ from typing import Any
 
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import first_harm, is_merge, keeps_time_axis, masked_samples, shape, time_len, uses_mask
+from maskcheck.facts.graph import (
+    first_harm,
+    is_merge,
+    keeps_time_axis,
+    masked_samples,
+    shape,
+    time_len,
+    uses_mask,
+)
 from maskcheck.report import Finding, Severity
 from maskcheck.trace import CallEvent, is_user_code
 
-_SHIFTING_LAYERS = {"Conv1D", "SeparableConv1D", "DepthwiseConv1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D"}
+_SHIFTING_LAYERS = {
+    "Conv1D",
+    "SeparableConv1D",
+    "DepthwiseConv1D",
+    "ZeroPadding1D",
+    "Cropping1D",
+    "UpSampling1D",
+}
 
 
 def _drop_fix(ev: CallEvent) -> str:
@@ -39,7 +54,9 @@ def _drop_fix(ev: CallEvent) -> str:
 
 
 def _conv(t: Kit) -> CaseInput:
-    model = t.keras.Sequential([t.seq_input(), t.layers.Masking(0.0), t.layers.Conv1D(4, 1), t.layers.LSTM(3)])
+    model = t.keras.Sequential(
+        [t.seq_input(), t.layers.Masking(0.0), t.layers.Conv1D(4, 1), t.layers.LSTM(3)]
+    )
     return CaseInput(model, t.padded_floats())
 
 
@@ -57,7 +74,9 @@ def _custom(t: Kit, layer: Any) -> CaseInput:
 
 
 def _conv_before_masking(t: Kit) -> CaseInput:
-    model = t.keras.Sequential([t.seq_input(), t.layers.Conv1D(4, 1), t.layers.Masking(0.0), t.layers.LSTM(3)])
+    model = t.keras.Sequential(
+        [t.seq_input(), t.layers.Conv1D(4, 1), t.layers.Masking(0.0), t.layers.LSTM(3)]
+    )
     return CaseInput(model, t.padded_floats())
 
 

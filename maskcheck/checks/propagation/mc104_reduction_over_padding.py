@@ -64,8 +64,12 @@ class ReductionOverPadding(Check):
     summary = "a pooling, Flatten, convolution or mean mixes padded steps into the result"
 
     INVALID = (
-        Invalid("Masking -> GlobalMaxPooling1D", lambda t: t.propagation.reducer(t.layers.GlobalMaxPooling1D())),
-        Invalid("Embedding(mask_zero) -> Flatten", lambda t: t.propagation.reducer(t.layers.Flatten(), ids=True)),
+        Invalid(
+            "Masking -> GlobalMaxPooling1D", lambda t: t.propagation.reducer(t.layers.GlobalMaxPooling1D())
+        ),
+        Invalid(
+            "Embedding(mask_zero) -> Flatten", lambda t: t.propagation.reducer(t.layers.Flatten(), ids=True)
+        ),
         Invalid(
             "Masking -> Conv1D(kernel 3)",
             lambda t: t.propagation.reducer(t.layers.Conv1D(4, 3, padding="same")),
