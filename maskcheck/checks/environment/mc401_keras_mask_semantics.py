@@ -48,10 +48,10 @@ class KerasMaskSemantics(Check):
     Only Keras 3 RNN layers, `Bidirectional` and `TimeDistributed` (and their subclasses) are
     looked at, and only when they return a sequence (`TimeDistributed` always; the others when
     `return_sequences` is set) as long as the mask. A custom subclass that drops the mask on
-    purpose is reported as if Keras did it. For tf_keras models it also probes the installed tf_keras once
-    per audit: a masked mean squared error over 2 real and 2 padded steps, each of error 1, is
-    1.0 when divided by the real steps and 0.5 when divided by all steps; a value below
-    `LEGACY_LOSS_CUTOFF` (0.75, halfway) means all steps. Named thresholds:
+    purpose is reported as if Keras did it. For a tf_keras model it also probes the installed
+    tf_keras, once per audit: a masked mean squared error over 2 real and 2 padded steps, each
+    of error 1, is 1.0 when divided by the real steps and 0.5 when divided by all steps; a
+    value below `LEGACY_LOSS_CUTOFF` (0.75, halfway) means all steps. Named thresholds:
     `LEGACY_LOSS_CUTOFF`.
 
     ## Example
