@@ -10,7 +10,7 @@ import pytest
 import maskcheck
 from maskcheck import bridge as kb
 from maskcheck import testing as C
-from maskcheck.checks import environment
+from maskcheck.checks.environment import mc401_keras_mask_semantics as environment
 
 K = pytest.importorskip("tf_keras")
 pytestmark = pytest.mark.skipif(kb.backend_name() != "tensorflow", reason="tf_keras runs on TensorFlow only")

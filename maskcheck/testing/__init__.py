@@ -16,6 +16,7 @@ from keras import layers, ops
 from maskcheck.checks.base import CaseInput, Invalid, Valid
 from maskcheck.checks.registry import registered
 from maskcheck.synth import lengths_for, padded_floats, padded_ids, step_labels
+from maskcheck.testing import custom_layers, propagation
 from maskcheck.testing.cases import applies, assert_case, backend, run_case
 from maskcheck.testing.models import masked_tagger, seq_input
 
@@ -26,6 +27,7 @@ __all__ = [
     "applies",
     "assert_case",
     "backend",
+    "custom_layers",
     "keras",
     "layers",
     "lengths_for",
@@ -33,6 +35,7 @@ __all__ = [
     "ops",
     "padded_floats",
     "padded_ids",
+    "propagation",
     "registered",
     "run_case",
     "seq_input",

@@ -1,31 +1,37 @@
-"""MC4xx: the installed Keras and its mask semantics."""
+"""MC401 keras-mask-semantics: the installed Keras changes mask behaviour the model relies on."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-import keras
-from keras import layers
+import numpy as np
 
 from maskcheck import bridge as kb
-from maskcheck import testing as C
-from maskcheck.checks._legacy import Case, register
-from maskcheck.checks.base import CaseInput, Check
+from maskcheck.bridge.kinds import SEQUENCE_WRAPPERS, TIME_DISTRIBUTED, is_kind
+from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Threshold, Valid
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.graph import shape
 from maskcheck.report import Finding, Severity
 
-SEQUENCE_LAYERS = (layers.RNN, layers.Bidirectional, layers.TimeDistributed)
+
+def _keras3_sequence_layer(layer: Any) -> bool:
+    """An RNN, Bidirectional or TimeDistributed of Keras 3 (the finding is about the installed
+    Keras 3; tf_keras, whose semantics are fixed, is covered by the legacy-loss probe)."""
+    return isinstance(layer, kb.LayerBase) and is_kind(layer, SEQUENCE_WRAPPERS)
 
 
 def _keeps_sequence(ev: Any) -> bool:
-    if isinstance(ev.layer, layers.TimeDistributed):
+    if is_kind(ev.layer, TIME_DISTRIBUTED):
         return True
     return bool(getattr(ev.layer, "return_sequences", False))
 
 
-@register
+def _tagger(t: Kit, lstm: Any) -> CaseInput:
+    model = t.keras.Sequential([t.seq_input(), t.layers.Masking(0.0), lstm, t.layers.Dense(2)])
+    return CaseInput(model, t.padded_floats())
+
+
 class KerasMaskSemantics(Check):
     """## What it does
     Reports where the installed Keras handles masks differently from what the model relies on.
@@ -37,6 +43,16 @@ class KerasMaskSemantics(Check):
     ## Why is this bad?
     The same code that trained a correctly masked model yesterday trains on padding after an
     upgrade, with no error and no warning.
+
+    ## Known problems
+    Only Keras 3 RNN layers, `Bidirectional` and `TimeDistributed` (and their subclasses) are
+    looked at, and only when they return a sequence (`TimeDistributed` always; the others when
+    `return_sequences` is set) as long as the mask. A custom subclass that drops the mask on
+    purpose is reported as if Keras did it. For a tf_keras model it also probes the installed
+    tf_keras, once per audit: a masked mean squared error over 2 real and 2 padded steps, each
+    of error 1, is 1.0 when divided by the real steps and 0.5 when divided by all steps; a
+    value below `LEGACY_LOSS_CUTOFF` (0.75, halfway) means all steps. Named thresholds:
+    `LEGACY_LOSS_CUTOFF`.
 
     ## Example
     ```python
@@ -56,10 +72,29 @@ class KerasMaskSemantics(Check):
     family = "environment"
     summary = "the installed Keras changes mask behaviour the model relies on"
 
+    LEGACY_LOSS_CUTOFF = Threshold(
+        0.75,
+        "the probe's loss is 1.0 when tf_keras divides by real steps and 0.5 when it divides by all "
+        "steps; halfway tells the two apart with the widest margin for rounding",
+    )
+
+    INVALID = (
+        Invalid(
+            "an LSTM that stops passing the mask on (simulated Keras main)",
+            lambda t: _tagger(t, t.custom_layers.MaskStoppingLSTM(4, return_sequences=True)),
+        ),
+    )
+    VALID = (
+        Valid(
+            "LSTM(return_sequences=True) on the installed Keras",
+            lambda t: _tagger(t, t.layers.LSTM(4, return_sequences=True)),
+        ),
+    )
+
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         yield from self._legacy_loss(ctx)
         for ev in ctx.events:
-            if not isinstance(ev.layer, SEQUENCE_LAYERS) or not ev.any_mask_in or ev.has_output_mask:
+            if not _keras3_sequence_layer(ev.layer) or not ev.any_mask_in or ev.has_output_mask:
                 continue
             if not _keeps_sequence(ev) or not ev.outputs:
                 continue
@@ -85,8 +120,6 @@ class KerasMaskSemantics(Check):
             mask = kb.get_mask(out)
             if mask is None or len(shape(out)) < 3:
                 continue
-            import numpy as np
-
             share = 1.0 - float(np.asarray(kb.to_numpy(mask), dtype=bool).mean())
             yield self.finding(
                 f"output {i} is masked, but the installed tf_keras divides a masked loss by all steps, "
@@ -108,29 +141,4 @@ def legacy_loss_divides_by_all_steps() -> bool:
     y_pred = tf.ones((1, 4, 1))
     y_pred._keras_mask = tf.constant([[True, True, False, False]])
     value = float(tf_keras.losses.MeanSquaredError()(tf.zeros((1, 4, 1)), y_pred))
-    return value < 0.75
-
-
-class _MaskStoppingLSTM(layers.LSTM):
-    """An LSTM behaving like Keras main after 3.15: it reads the mask but does not pass it on."""
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        return None
-
-
-def _tagger(lstm_cls: type) -> Any:
-    def build() -> CaseInput:
-        model = keras.Sequential(
-            [C.seq_input(), layers.Masking(0.0), lstm_cls(4, return_sequences=True), layers.Dense(2)]
-        )
-        return CaseInput(model, C.padded_floats())
-
-    return build
-
-
-KerasMaskSemantics.INVALID = (
-    Case("an LSTM that stops passing the mask on (simulated Keras main)", _tagger(_MaskStoppingLSTM), True),
-)
-KerasMaskSemantics.VALID = (
-    Case("LSTM(return_sequences=True) on the installed Keras", _tagger(layers.LSTM), False),
-)
+    return value < KerasMaskSemantics.LEGACY_LOSS_CUTOFF

@@ -1,0 +1,1 @@
+"""MC4xx: the installed Keras and its mask semantics."""

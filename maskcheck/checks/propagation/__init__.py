@@ -1,0 +1,1 @@
+"""MC1xx: how the mask travels through the model (traced on the real forward pass)."""

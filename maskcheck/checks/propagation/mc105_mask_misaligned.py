@@ -1,0 +1,113 @@
+"""MC105 mask-misaligned: the mask length no longer matches the tensor's time axis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.graph import shape
+from maskcheck.report import Finding, Severity
+
+# How much of the forward pass's error message is quoted (its first line, cut to this length).
+_ERROR_CHARS = 300
+
+
+def _downsampling(t: Kit, layer: Any) -> CaseInput:
+    model = t.keras.Sequential(
+        [t.seq_input(), t.layers.Masking(0.0), layer, t.layers.LSTM(3, return_sequences=True)]
+    )
+    return CaseInput(model, t.padded_floats())
+
+
+class MaskMisaligned(Check):
+    """## What it does
+    Finds a mask whose length no longer matches the time axis of the tensor it rides on, or of
+    the input it is passed to: a custom length-changing layer that declares `supports_masking`,
+    a concatenation along time, a wrapper given a mask of the wrong length.
+
+    ## Why is this bad?
+    Keras either crashes later with a shape error far from the cause, or broadcasts the mask
+    onto the wrong steps so that real steps are dropped and padded ones kept.
+
+    ## Known problems
+    Only axis 1 is compared: the mask's second axis with the tensor's, for every output mask
+    and for the first mask a layer received against its first input; axes of unknown length
+    are skipped. Each mask is reported once, and each layer at most once. A failed forward pass
+    is blamed on the mask when its error message contains the word "mask", which can be wrong
+    either way; only the error's first line (at most 300 characters) is quoted. No named
+    thresholds.
+
+    ## Example
+    ```python
+    class Downsample(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.supports_masking = True     # passes the length-20 mask on unchanged
+        def call(self, x):
+            return x[:, ::2]                 # length 10
+    ```
+
+    ## Use instead
+    ```python
+    class Downsample(layers.Layer):
+        def call(self, x):
+            return x[:, ::2]
+        def compute_mask(self, x, mask=None):
+            return None if mask is None else mask[:, ::2]
+    ```
+    """
+
+    code = "MC105"
+    name = "mask-misaligned"
+    severity = Severity.ERROR
+    family = "propagation"
+    summary = "the mask length no longer matches the tensor's time axis"
+
+    INVALID = (
+        Invalid(
+            "custom downsampling layer that passes the mask on unchanged",
+            lambda t: _downsampling(t, t.custom_layers.Downsample()),
+        ),
+    )
+    VALID = (
+        Valid(
+            "the same layer resizing its mask in compute_mask",
+            lambda t: _downsampling(t, t.custom_layers.DownsampleWithMask()),
+        ),
+        Valid("Masking -> BiLSTM -> TimeDistributed tagger", lambda t: t.propagation.tagger()),
+    )
+
+    def run(self, ctx: AuditContext) -> Iterable[Finding]:
+        err = ctx.trace.error
+        if err is not None and "mask" in str(err).lower():
+            yield self.finding(
+                f"the forward pass failed on a mask shape: {str(err).splitlines()[0][:_ERROR_CHARS]}",
+                "make the mask's (batch, time) match the input's first two dimensions",
+            )
+        reported: set[int] = set()
+        for ev in ctx.events:
+            pairs: list[tuple[Any, Any, str]] = []
+            for o, m in zip(ev.outputs, ev.output_masks, strict=False):
+                if m is not None:
+                    pairs.append((o, m, "output"))
+            if ev.first_inputs:
+                for m in ev.received_masks[:1]:
+                    pairs.append((ev.first_inputs[0], m, "received"))
+            for t, m, kind in pairs:
+                st, sm = shape(t), shape(m)
+                if id(m) in reported:
+                    continue
+                if len(st) >= 2 and len(sm) >= 2 and None not in (st[1], sm[1]) and st[1] != sm[1]:
+                    reported.add(id(m))
+                    yield self.finding(
+                        f"'{ev.path}' ({ev.class_name}): the {kind} mask has {sm[1]} steps but the "
+                        f"tensor has {st[1]} (shapes {sm} vs {st}).",
+                        f"implement `compute_mask` in {ev.class_name} so the mask is resized with the "
+                        "tensor (e.g. `mask[:, ::2]`), or return `None` and re-create the mask later",
+                        layer=ev.path,
+                        mask_steps=sm[1],
+                        tensor_steps=st[1],
+                    )
+                    break

@@ -1,0 +1,89 @@
+"""Custom Keras layers and models that the checks' cases are built from: the mistakes users make
+when they write their own layers, next to the corrected versions.
+
+(Not `layers.py`: importing a submodule of that name would replace `maskcheck.testing.layers`,
+which is `keras.layers`.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+
+class Scale(layers.Layer):
+    """A custom elementwise layer that forgot `supports_masking`."""
+
+    def call(self, inputs: Any) -> Any:
+        return inputs * 2.0
+
+
+class MaskedScale(layers.Layer):
+    """The same layer, declaring that it carries the mask."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs: Any) -> Any:
+        return inputs * 2.0
+
+
+class LeakySubclass(keras.Model):
+    """A subclassed model whose `call()` loses the mask in `x * 2.0` between Masking and LSTM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.masking = layers.Masking(0.0)
+        self.lstm = layers.LSTM(3)
+
+    def call(self, inputs: Any) -> Any:
+        x = self.masking(inputs)
+        x = x * 2.0
+        return self.lstm(x)
+
+
+class CarefulSubclass(keras.Model):
+    """The same model, passing the mask on explicitly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.masking = layers.Masking(0.0)
+        self.lstm = layers.LSTM(3)
+
+    def call(self, inputs: Any) -> Any:
+        x = self.masking(inputs)
+        mask = self.masking.compute_mask(inputs)
+        x = x * 2.0
+        return self.lstm(x, mask=mask)
+
+
+class Downsample(layers.Layer):
+    """Keeps every second step and passes the full-length mask on unchanged."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs: Any) -> Any:
+        return inputs[:, ::2]
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        t = input_shape[1]
+        return (input_shape[0], None if t is None else (t + 1) // 2, *input_shape[2:])
+
+
+class DownsampleWithMask(Downsample):
+    """The same layer, resizing its mask with the tensor."""
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return None if mask is None else mask[:, ::2]
+
+
+class MaskStoppingLSTM(layers.LSTM):
+    """An LSTM behaving like Keras main after 3.15: it reads the mask but does not pass it on."""
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return None
