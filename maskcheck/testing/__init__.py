@@ -17,6 +17,7 @@ from maskcheck.checks.base import CaseInput, Invalid, Valid
 from maskcheck.checks.registry import registered
 from maskcheck.synth import lengths_for, padded_floats, padded_ids, step_labels
 from maskcheck.testing.cases import applies, assert_case, backend, run_case
+from maskcheck.testing import outputs, padding
 from maskcheck.testing.models import masked_tagger, seq_input
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "lengths_for",
     "masked_tagger",
     "ops",
+    "outputs",
+    "padding",
     "padded_floats",
     "padded_ids",
     "registered",
