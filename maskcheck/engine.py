@@ -122,7 +122,7 @@ def audit(
     else:
         n_outputs = len(getattr(model, "outputs", None) or [None])
         source = DataSource(X, y, sample_weight, specs, n_outputs=n_outputs)
-        from maskcheck.checks.padding import data_consumers
+        from maskcheck.facts.layout import data_consumers
 
         consumers = data_consumers(model, source)
         sample = collect(source, max_samples, consumers)
@@ -173,7 +173,7 @@ def audit(
                 if strict:
                     raise
                 notes.append(f"{check_cls.code} could not run: {type(exc).__name__}: {exc}")
-        notes.extend(ctx._cache.get("notes", []))
+        notes.extend(ctx.notes)
         rows = _layer_rows(ctx)
     finally:
         _restore(snap)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from maskcheck import bridge as kb
+from maskcheck.facts.graph import creators
+from maskcheck.facts.layout import InputLayout
+from maskcheck.facts.outputs import OutputFacts
+from maskcheck.facts.probe import LeakResult, probe
 from maskcheck.trace import CallEvent, Trace
 
 
@@ -28,9 +34,12 @@ class AuditContext:
     sample_weight: Any = None
     synthesized: bool = False
     options: AuditOptions = field(default_factory=AuditOptions)
-    layouts: list[Any] = field(default_factory=list)
+    layouts: list[InputLayout] = field(default_factory=list)
     structure: str = "single"
-    _cache: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What the checks want said in the report besides findings (see `note`)."""
+    _leak: LeakResult | None = field(default=None, init=False, repr=False)
+    _outputs: dict[int, OutputFacts] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def events(self) -> list[CallEvent]:
@@ -39,20 +48,32 @@ class AuditContext:
     def model_inputs(self) -> Any:
         return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
 
-    def leak(self) -> Any:
-        """The padding-perturbation probe (MC108), run once."""
-        if "leak" not in self._cache:
-            from maskcheck.facts.probe import probe
+    def note(self, text: str) -> None:
+        """Add a line to the report's notes (something a check could not do, or did not apply)."""
+        self.notes.append(text)
 
-            self._cache["leak"] = probe(self.model, self.model_inputs(), self.trace, self.options.seed)
-        return self._cache["leak"]
+    def leak(self) -> LeakResult:
+        """The padding-perturbation probe (MC108), run once."""
+        if self._leak is None:
+            self._leak = probe(self.model, self.model_inputs(), self.trace, self.options.seed)
+        return self._leak
+
+    @cached_property
+    def masked_anywhere(self) -> bool:
+        """Some layer makes a mask or receives one (also one computed by hand and passed as mask=)."""
+        return bool(creators(self.trace)) or any(e.any_mask_in for e in self.events)
+
+    def output(self, i: int) -> OutputFacts:
+        """The head, loss, labels and predictions of model output i, each computed once."""
+        facts = self._outputs.get(i)
+        if facts is None:
+            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i)
+        return facts
 
     def symbolic_output_mask(self, i: int) -> bool | None:
         outs = getattr(self.model, "outputs", None)
         if not outs or i >= len(outs):
             return None
-        from maskcheck import bridge as kb
-
         try:
             return kb.get_mask(outs[i]) is not None
         except Exception:

@@ -9,8 +9,9 @@ kept except per-sample counters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -19,6 +20,21 @@ from maskcheck.bridge.graph import all_layers, inbound_nodes, node_inputs, node_
 from maskcheck.bridge.kinds import is_kind, source_kind
 
 MAX_LISTED = 20
+
+# detect_pad: the share of sequences that must end in the candidate vector. Lower finds padding
+# in data where few sequences are short, but takes a common end value (an end token) for padding.
+PAD_MIN_SUPPORT = 0.05
+# detect_pad: the share of the candidate's occurrences that must lie in the runs at the sequence
+# ends. Lower accepts a value that also occurs inside the data; higher misses padding with holes.
+PAD_MIN_CONCENTRATION = 0.9
+# The axis-swap probe (MC201): the share of sequences with part-pad steps before it runs (lower
+# costs time on data with a few chance pad entries, higher misses a mostly correct array) ...
+TRANSFORM_MIN_PARTIAL = 0.05
+# ... and, read as (features, time), the shares of sequences without part-pad steps and with one
+# block of padding at an end. Lower proposes a swap that leaves the padding a mess, higher misses a
+# misreshape in data that also has holes or many unpadded sequences.
+TRANSFORM_NO_PARTIAL = 0.9
+TRANSFORM_CLEAN = 0.8
 
 
 @dataclass
@@ -169,14 +185,14 @@ def detect_pad(x: np.ndarray) -> tuple[np.ndarray | None, str | None, float]:
         _uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         k = int(np.argmax(counts))
         support = counts[k] / n
-        if counts[k] < 2 or support < 0.05:
+        if counts[k] < 2 or support < PAD_MIN_SUPPORT:
             continue
         vec = np.array(end[int(np.flatnonzero(inverse == k)[0])], copy=True)
         full = steps_equal(x, vec.reshape(-1) if x.ndim > 2 else vec.reshape(1))[0]
         runs = _end_runs(full, side)
         occurrences = int(full.sum())
         concentrated = runs.sum() / occurrences if occurrences else 0.0
-        if concentrated < 0.9 or len(np.unique(runs)) < 2:
+        if concentrated < PAD_MIN_CONCENTRATION or len(np.unique(runs)) < 2:
             continue
         if support > best[2]:
             best = (vec, side, float(support))
@@ -312,7 +328,7 @@ class LayoutAccumulator:
         _full, partial, _ = steps_equal(x, pad)
         assert partial is not None
         has_partial = partial.any(axis=1)
-        if has_partial.sum() < max(2, 0.05 * x.shape[0]):
+        if has_partial.sum() < max(2, TRANSFORM_MIN_PARTIAL * x.shape[0]):
             return
         sub = x[has_partial][:512]
         n, t, f = sub.shape
@@ -326,7 +342,7 @@ class LayoutAccumulator:
             update_stats(st, full_a, partial_a, 0)
             clean = (st.post + st.pre) / n
             no_partial = 1.0 - st.partial_samples / n
-            if no_partial >= 0.9 and clean >= 0.8:
+            if no_partial >= TRANSFORM_NO_PARTIAL and clean >= TRANSFORM_CLEAN:
                 lay.transform, lay.transform_clean, lay.transform_tested = name, clean, n
                 lay.after_fix = StepStats()
                 if lay.pad is None:
@@ -382,6 +398,33 @@ class LayoutAccumulator:
                 value = np.zeros(f)
             full, partial, count = steps_equal(fixed, value)
             update_stats(lay.after_fix, full, partial, offset, count, feats)
+
+
+class _InputSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+
+class _HasSpecs(Protocol):
+    @property
+    def specs(self) -> Sequence[_InputSpec] | None: ...
+
+
+def data_consumers(model: Any, source: _HasSpecs) -> list[LayoutAccumulator]:
+    """One streaming layout accumulator per model input (fed by `maskcheck.data.collect`)."""
+    sources = mask_sources(model)
+    specs = source.specs or []
+    n = len(specs) if specs else 1
+    accs = []
+    for i in range(n):
+        src = sources[i] if i < len(sources) else None
+        dtype = specs[i].dtype if specs else "float32"
+        name = specs[i].name if specs else "X"
+        accs.append(LayoutAccumulator(i, name, src, dtype))
+    return accs
 
 
 def mask_sources(model: Any, through_any_layer: bool = False) -> list[Any]:

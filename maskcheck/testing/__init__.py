@@ -16,7 +16,7 @@ from keras import layers, ops
 from maskcheck.checks.base import CaseInput, Invalid, Valid
 from maskcheck.checks.registry import registered
 from maskcheck.synth import lengths_for, padded_floats, padded_ids, step_labels
-from maskcheck.testing import custom_layers, propagation
+from maskcheck.testing import custom_layers, outputs, padding, propagation
 from maskcheck.testing.cases import applies, assert_case, backend, run_case
 from maskcheck.testing.models import masked_tagger, seq_input
 
@@ -33,8 +33,10 @@ __all__ = [
     "lengths_for",
     "masked_tagger",
     "ops",
+    "outputs",
     "padded_floats",
     "padded_ids",
+    "padding",
     "propagation",
     "registered",
     "run_case",

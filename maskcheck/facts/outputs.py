@@ -1,0 +1,238 @@
+"""What each model output is: its head, its compiled loss, its per-step labels and predictions.
+
+`OutputFacts` computes each of these on first use; `AuditContext.output(i)` hands out one per
+output, so every check reads the same values and none recomputes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from maskcheck import bridge as kb
+from maskcheck.facts.graph import creators, shape
+from maskcheck.facts.layout import detect_pad, end_padding
+from maskcheck.trace import CallEvent, Trace
+
+# Share of X's padded steps that must hold one label for it to be y's padding label: lower takes a
+# label that padding merely favours for the padding label, higher misses y with noise at padded steps.
+PAD_LABEL_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class Head:
+    """The layer that produces an output: its final activation and number of units."""
+
+    activation: str
+    units: int
+    path: str
+
+
+def _activation_name(layer: Any) -> str | None:
+    act = getattr(layer, "activation", None)
+    if act is None:
+        return None
+    name = getattr(act, "__name__", None) or type(act).__name__
+    return str(name).lower()
+
+
+def _last_layer(layer: Any) -> Any:
+    """Follow wrappers (TimeDistributed, Bidirectional) and nested models to the layer that
+    produces the output."""
+    for _ in range(10):
+        if hasattr(layer, "layer") and kb.is_layer(layer.layer):
+            layer = layer.layer
+        elif kb.is_model(layer) and getattr(layer, "layers", None):
+            layer = layer.layers[-1]
+        else:
+            break
+    return layer
+
+
+def head_of(trace: Trace, i: int) -> Head | None:
+    if i >= len(trace.outputs):
+        return None
+    out = trace.outputs[i]
+    ev: CallEvent | None = trace.producer.get(id(out))
+    if ev is None:
+        return None
+    layer = _last_layer(ev.layer)
+    if type(layer).__name__ == "Softmax":
+        act = "softmax"
+    else:
+        act = _activation_name(layer) or "linear"
+    units = shape(out)[-1] if shape(out) else None
+    return Head(act, int(units or 1), ev.path)
+
+
+def loss_identifier(model: Any, i: int) -> Any:
+    """What `compile(loss=...)` was given for output i (a string, function or Loss), or None."""
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        return None
+    if isinstance(loss, dict):
+        names = list(getattr(model, "output_names", None) or [])
+        return loss.get(names[i]) if i < len(names) else None
+    if isinstance(loss, (list, tuple)):
+        return loss[i] if i < len(loss) else None
+    return loss
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    kind: str  # "sparse_categorical", "categorical", "binary", "other"
+    from_logits: bool
+    ignore_class: int | None
+    label: str
+    identifier: Any = field(compare=False, repr=False)  # as given to compile
+
+
+def loss_info(identifier: Any) -> LossInfo | None:
+    if identifier is None:
+        return None
+    from_logits, ignore_class = False, None
+    if isinstance(identifier, str):
+        name = identifier.lower()
+    elif isinstance(identifier, kb.keras.losses.Loss) or type(identifier).__module__.startswith("tf_keras."):
+        name = type(identifier).__name__
+        cfg: dict[str, Any] = {}
+        try:
+            cfg = identifier.get_config()
+        except Exception:
+            cfg = {}
+        fn = getattr(identifier, "fn", None)
+        if type(identifier).__name__ == "LossFunctionWrapper" and fn is not None:
+            name = getattr(fn, "__name__", name)
+            cfg = {**cfg, **getattr(identifier, "_fn_kwargs", {})}
+        from_logits = bool(cfg.get("from_logits", getattr(identifier, "from_logits", False)))
+        ignore_class = cfg.get("ignore_class", getattr(identifier, "ignore_class", None))
+    else:
+        name = getattr(identifier, "__name__", type(identifier).__name__)
+    norm = name.lower().replace("_", "")
+    if "sparsecategoricalcrossentropy" in norm:
+        kind = "sparse_categorical"
+    elif "categoricalcrossentropy" in norm:
+        kind = "categorical"
+    elif "binarycrossentropy" in norm or "binaryfocalcrossentropy" in norm:
+        kind = "binary"
+    else:
+        kind = "other"
+    return LossInfo(kind, from_logits, ignore_class, name, identifier)
+
+
+@dataclass
+class Labels:
+    """Per-step integer labels of one output, with the label used at padded steps."""
+
+    ids: np.ndarray  # (n, T) integer labels
+    padded: np.ndarray  # (n, T) bool: padding steps (what the loss should ignore)
+    pad_label: int
+    pad_label_source: str
+    real_classes: list[int]
+
+
+def as_ids(y: np.ndarray, units: int) -> np.ndarray | None:
+    """y as (samples, steps) integer labels (one-hot rows become their argmax, -1 if all zero)."""
+    if y.ndim == 3 and y.shape[-1] == units and units > 1:
+        ids = np.argmax(y, axis=-1)
+        ids[~y.any(axis=-1)] = -1  # all-zero one-hot rows: padding
+        return ids.astype("int64")
+    arr = y[..., 0] if y.ndim == 3 and y.shape[-1] == 1 else y
+    if arr.ndim != 2:
+        return None
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        return None
+    return arr.astype("int64")
+
+
+def x_padded(trace: Trace, t_len: int | None) -> np.ndarray | None:
+    """(samples, steps) bool: the steps masked off by the first mask-making layer whose mask has
+    `t_len` steps, or None."""
+    for src in creators(trace):
+        m = src.output_masks[0]
+        if len(shape(m)) == 2 and shape(m)[1] == t_len:
+            return ~np.asarray(kb.to_numpy(m), dtype=bool)
+    return None
+
+
+def infer_labels(ids: np.ndarray, x_pad: np.ndarray | None) -> Labels | None:
+    """The padding label and padded steps of `ids`: the label at X's masked steps, else the label
+    filling the ends of y; None when neither is clear."""
+    if x_pad is not None and x_pad.any():
+        vals, counts = np.unique(ids[x_pad], return_counts=True)
+        k = int(np.argmax(counts))
+        if counts[k] / counts.sum() >= PAD_LABEL_SHARE:
+            real = np.unique(ids[~x_pad])
+            return Labels(
+                ids, x_pad, int(vals[k]), "the label at the masked steps of X", [int(v) for v in real]
+            )
+    vec, side, _ = detect_pad(ids.astype("float64"))
+    if vec is not None and side is not None:
+        p = int(np.asarray(vec).ravel()[0])
+        padded = end_padding(ids == p, side)
+        real = np.unique(ids[~padded])
+        return Labels(ids, padded, p, f"the label filling the {side}-padded ends of y", [int(v) for v in real])
+    return None
+
+
+class OutputFacts:
+    """The facts about one model output, each computed on first use."""
+
+    def __init__(self, model: Any, trace: Trace, y: list[np.ndarray] | None, index: int) -> None:
+        self.model = model
+        self.trace = trace
+        self.y = y
+        self.index = index
+
+    def _steps(self) -> tuple[int, ...] | None:
+        """The output's shape if it is per step (rank >= 3), else None."""
+        if self.index >= len(self.trace.outputs):
+            return None
+        so = shape(self.trace.outputs[self.index])
+        return so if len(so) >= 3 else None
+
+    @cached_property
+    def head(self) -> Head | None:
+        return head_of(self.trace, self.index)
+
+    @cached_property
+    def loss(self) -> LossInfo | None:
+        """The compiled loss of this output, or None (not compiled, or no loss for it)."""
+        return loss_info(loss_identifier(self.model, self.index))
+
+    @cached_property
+    def x_padded(self) -> np.ndarray | None:
+        """X's padded steps (where a layer's mask is off) aligned with this per-step output."""
+        so = self._steps()
+        return None if so is None else x_padded(self.trace, so[1])
+
+    @cached_property
+    def label_ids(self) -> np.ndarray | None:
+        """y of this per-step output as (samples, steps) integer labels, or None."""
+        if self.y is None or self.index >= len(self.y) or self._steps() is None:
+            return None
+        head = self.head
+        return as_ids(self.y[self.index], head.units if head else 1)
+
+    @cached_property
+    def labels(self) -> Labels | None:
+        """Per-step labels with the padding label and padded steps, or None."""
+        so, ids = self._steps(), self.label_ids
+        if so is None or ids is None or ids.shape[1] != so[1] or ids.shape[0] != so[0]:
+            return None
+        return infer_labels(ids, self.x_padded)
+
+    @cached_property
+    def predicted_ids(self) -> np.ndarray | None:
+        """The predicted class per step (argmax, or a threshold for one unit), or None without a head."""
+        head = self.head
+        if head is None:
+            return None
+        pred = np.asarray(kb.to_numpy(self.trace.outputs[self.index]))
+        if head.units > 1:
+            return np.argmax(pred, axis=-1)
+        thr = 0.0 if head.activation == "linear" else 0.5  # a logit's or a probability's midpoint
+        return (pred[..., 0] > thr).astype("int64")
