@@ -16,8 +16,8 @@ from keras import layers, ops
 from maskcheck.checks.base import CaseInput, Invalid, Valid
 from maskcheck.checks.registry import registered
 from maskcheck.synth import lengths_for, padded_floats, padded_ids, step_labels
-from maskcheck.testing.cases import applies, assert_case, backend, run_case
 from maskcheck.testing import outputs, padding
+from maskcheck.testing.cases import applies, assert_case, backend, run_case
 from maskcheck.testing.models import masked_tagger, seq_input
 
 __all__ = [
@@ -33,9 +33,9 @@ __all__ = [
     "masked_tagger",
     "ops",
     "outputs",
-    "padding",
     "padded_floats",
     "padded_ids",
+    "padding",
     "registered",
     "run_case",
     "seq_input",
