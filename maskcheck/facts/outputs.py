@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge import kinds
+from maskcheck.bridge.kinds import is_kind
 from maskcheck.facts.graph import creators, shape
 from maskcheck.facts.layout import detect_pad, end_padding
 from maskcheck.trace import CallEvent, Trace
@@ -53,6 +55,7 @@ def _last_layer(layer: Any) -> Any:
 
 
 def head_of(trace: Trace, i: int) -> Head | None:
+    """The head of output i (wrappers and nested models followed), or None if no traced layer made it."""
     if i >= len(trace.outputs):
         return None
     out = trace.outputs[i]
@@ -60,10 +63,7 @@ def head_of(trace: Trace, i: int) -> Head | None:
     if ev is None:
         return None
     layer = _last_layer(ev.layer)
-    if type(layer).__name__ == "Softmax":
-        act = "softmax"
-    else:
-        act = _activation_name(layer) or "linear"
+    act = "softmax" if is_kind(layer, kinds.SOFTMAX) else _activation_name(layer) or "linear"
     units = shape(out)[-1] if shape(out) else None
     return Head(act, int(units or 1), ev.path)
 
@@ -83,6 +83,8 @@ def loss_identifier(model: Any, i: int) -> Any:
 
 @dataclass(frozen=True)
 class LossInfo:
+    """What the compiled loss of one output expects."""
+
     kind: str  # "sparse_categorical", "categorical", "binary", "other"
     from_logits: bool
     ignore_class: int | None
@@ -91,6 +93,7 @@ class LossInfo:
 
 
 def loss_info(identifier: Any) -> LossInfo | None:
+    """The kind, `from_logits` and `ignore_class` of a loss given as a string, function or `Loss`."""
     if identifier is None:
         return None
     from_logits, ignore_class = False, None
@@ -174,7 +177,9 @@ def infer_labels(ids: np.ndarray, x_pad: np.ndarray | None) -> Labels | None:
         p = int(np.asarray(vec).ravel()[0])
         padded = end_padding(ids == p, side)
         real = np.unique(ids[~padded])
-        return Labels(ids, padded, p, f"the label filling the {side}-padded ends of y", [int(v) for v in real])
+        return Labels(
+            ids, padded, p, f"the label filling the {side}-padded ends of y", [int(v) for v in real]
+        )
     return None
 
 
@@ -187,7 +192,12 @@ class OutputFacts:
         self.y = y
         self.index = index
 
-    def _steps(self) -> tuple[int, ...] | None:
+    @property
+    def tensor(self) -> Any:
+        """The output tensor of the traced forward pass (it carries the runtime mask)."""
+        return self.trace.outputs[self.index]
+
+    def _steps(self) -> tuple[int | None, ...] | None:
         """The output's shape if it is per step (rank >= 3), else None."""
         if self.index >= len(self.trace.outputs):
             return None

@@ -1,0 +1,49 @@
+"""Shared by the MC3xx checks: the family base class and the y perturbation at padded steps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maskcheck import bridge as kb
+from maskcheck.checks.base import Check
+from maskcheck.facts.context import AuditContext
+
+
+class OutputCheck(Check):
+    """Base of the MC3xx checks (it has no code, so discovery skips it)."""
+
+    family = "outputs"
+
+    @staticmethod
+    def trained(ctx: AuditContext) -> bool:
+        """Predictions only mean something after training: a compiled model whose optimizer has
+        taken no step is skipped (an uncompiled model is assumed to carry trained weights)."""
+        opt = getattr(ctx.model, "optimizer", None)
+        if opt is None:
+            return True
+        try:
+            return int(kb.to_numpy(opt.iterations)) > 0
+        except Exception:
+            return True
+
+    @staticmethod
+    def outputs(ctx: AuditContext) -> range:
+        return range(len(ctx.trace.outputs))
+
+
+def perturbed(y: np.ndarray, padded: np.ndarray, kind: str, units: int) -> np.ndarray:
+    """y changed at the padded steps only, to another valid target of the same kind."""
+    y2 = np.array(y, copy=True)
+    if kind == "categorical" and y2.ndim == 3:
+        y2[padded] = (
+            np.roll(y2[padded], 1, axis=-1) if y2[padded].any() else np.eye(units, dtype=y2.dtype)[1 % units]
+        )
+    elif kind == "sparse_categorical":
+        base = y2[..., 0] if y2.ndim == 3 else y2
+        base[padded] = (base[padded] + 1) % max(units, 2)
+    elif kind == "binary":
+        base = y2 if y2.ndim == padded.ndim else y2[..., 0]
+        base[padded] = 1 - base[padded]
+    else:
+        y2[padded] = y2[padded] + 1
+    return y2

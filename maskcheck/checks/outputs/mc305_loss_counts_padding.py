@@ -1,0 +1,149 @@
+"""MC305 loss-counts-padding: changing y only at padded steps changes the compiled loss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from maskcheck import bridge as kb
+from maskcheck.checks.base import Invalid, Threshold, Valid
+from maskcheck.checks.outputs._common import OutputCheck, perturbed
+from maskcheck.facts.context import AuditContext
+from maskcheck.facts.graph import shape
+from maskcheck.report import Finding, Severity
+
+
+def _loss_value(loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
+    return float(kb.to_numpy(loss_obj(y, y_pred, w)))
+
+
+def _weights_ok(w: Any, y_pred: Any) -> bool:
+    """False for a (batch,) weight on a masked per-step output: Keras cannot apply it (MC308)."""
+    if w is None:
+        return True
+    ws = np.shape(w)
+    return not (len(ws) == 1 and kb.get_mask(y_pred) is not None and len(shape(y_pred)) >= 3)
+
+
+class LossCountsPadding(OutputCheck):
+    """## What it does
+    The definitive test of "is my loss masked": evaluates the compiled loss on the audited
+    sample twice, with y changed only at padded steps, and reports both values. The loss object
+    is rebuilt exactly as `compile` builds it and called on the real output tensor (which
+    carries the runtime mask); nothing is trained and no optimizer or metric state is touched.
+
+    ## Why is this bad?
+    If the value changes, the loss counts padded steps: the model is trained to predict the
+    padding label, and reported losses are diluted by padding.
+
+    ## Known problems
+    The padded steps are those of the inferred labels (see MC301) or, for a regression output,
+    the steps a mask source masks off; an output without a time axis, or data where neither
+    shows padding, is not tested. Where the padded steps are predicted uniformly every label
+    costs the same, so the check weights the padded steps double instead of changing y. A
+    (batch,) `sample_weight` that Keras cannot apply to a masked per-step output is left out
+    (MC308 reports it). A loss that fails on the changed y is noted in the report, not
+    reported as a finding. Named thresholds: `REL_TOLERANCE` (how far apart the two loss
+    values must be, relative to the first).
+
+    ## Example
+    ```python
+    x = layers.LSTM(32)(layers.Masking(0.0)(inp))
+    out = layers.LSTM(5, return_sequences=True)(layers.RepeatVector(20)(x))   # no mask on the output
+    ```
+
+    ## Use instead
+    ```python
+    model.fit(X, X, sample_weight=np.any(X != 0.0, axis=-1).astype("float32"))
+    ```
+    """
+
+    code = "MC305"
+    name = "loss-counts-padding"
+    severity = Severity.ERROR
+    summary = "changing y only at padded steps changes the compiled loss"
+
+    REL_TOLERANCE = Threshold(
+        1e-6,
+        "Relative difference (to the larger of 1 and the first loss) below which the two losses count "
+        "as equal. Lower takes float rounding for a leak; higher misses a few padded steps in a long "
+        "sample, whose share of the loss is small.",
+    )
+
+    INVALID = (
+        Invalid("seq2seq autoencoder, mse on an unmasked output", lambda t: t.outputs.autoencoder()),
+        Invalid(
+            "tagger without Masking, padding label 0 in the loss",
+            lambda t: t.outputs.labelled(t.outputs.tagger(units=3, masked=False)),
+        ),
+    )
+    VALID = (
+        Valid(
+            "masked tagger, sparse categorical cross-entropy",
+            lambda t: t.outputs.labelled(t.outputs.tagger(units=3)),
+        ),
+        Valid("masked per-step regressor, mse", lambda t: t.outputs.masked_regressor()),
+    )
+
+    def _same(self, a: float, b: float) -> bool:
+        return abs(a - b) <= self.REL_TOLERANCE * max(1.0, abs(a))
+
+    def run(self, ctx: AuditContext) -> Iterable[Finding]:
+        if ctx.y is None:
+            return
+        for i in self.outputs(ctx):
+            out = ctx.output(i)
+            info = out.loss
+            lab, head = out.labels, out.head
+            if info is None or head is None or i >= len(ctx.y):
+                continue
+            y = ctx.y[i]
+            padded = lab.padded if lab is not None else out.x_padded
+            if padded is None or not padded.any():
+                continue
+            kind = info.kind
+            y_pred = out.tensor
+            w = ctx.sample_weight if _weights_ok(ctx.sample_weight, y_pred) else None
+            loss_obj = kb.resolve_loss(info.identifier, y, y_pred, legacy=kb.is_legacy(ctx.model))
+            try:
+                before = _loss_value(loss_obj, y, y_pred, w)
+                after = _loss_value(loss_obj, perturbed(y, padded, kind, head.units), y_pred, w)
+                how = "changing y only at"
+                if self._same(before, after):
+                    # padded steps predicted uniformly cost the same for any label: weight them instead
+                    base_w = np.broadcast_to(
+                        np.ones(padded.shape, "float32")
+                        if w is None
+                        else np.asarray(w, "float32").reshape(len(padded), -1),
+                        padded.shape,
+                    )
+                    before = _loss_value(loss_obj, y, y_pred, np.array(base_w))
+                    after = _loss_value(loss_obj, y, y_pred, base_w * (1.0 + padded))
+                    how = "weighting only"
+            except Exception as exc:
+                ctx.note(f"MC305 could not evaluate the loss of output {i}: {exc}")
+                continue
+            if self._same(before, after):
+                continue
+            masked = kb.get_mask(y_pred) is not None
+            yield self.finding(
+                f"output {i}: {how} the {int(padded.sum())} padded steps changes the compiled "
+                f"loss {loss_obj.name} from {before:.6g} to {after:.6g}, so the loss counts padding "
+                + (
+                    "(the output carries a mask, but it does not cover these steps)."
+                    if masked
+                    else "(the output carries no mask)."
+                ),
+                (
+                    "make the mask cover the padding: fix the data layout or mask value (see the MC2xx findings)"
+                    if masked
+                    else "make the output carry the mask (see MC101-MC107)"
+                )
+                + ", or weight the loss by the real steps: "
+                "`model.fit(X, y, sample_weight=np.any(X != pad_value, axis=-1).astype('float32'))`",
+                layer=head.path,
+                loss_before=before,
+                loss_after=after,
+            )
