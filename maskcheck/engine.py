@@ -15,7 +15,7 @@ from maskcheck.checks.registry import all_checks
 from maskcheck.data import DataSource, collect, input_specs
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.context import AuditContext, AuditOptions
-from maskcheck.facts.graph import role_of, shape
+from maskcheck.facts.flow import role_of, shape
 from maskcheck.facts.mask_map import mask_map
 from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.synth import synthesize

@@ -20,7 +20,7 @@ from maskcheck.checks.base import Check
 from maskcheck.errors import MaskcheckError
 
 ENTRY_POINT_GROUP = "maskcheck.checks"
-_INTERNAL = {"base", "registry", "_legacy", "_cases"}
+_INTERNAL = {"base", "registry"}
 
 _lock = threading.Lock()
 _discovered: dict[str, type[Check]] | None = None

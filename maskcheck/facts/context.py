@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
-from maskcheck.facts.graph import creators
+from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
 from maskcheck.facts.probe import LeakResult, probe

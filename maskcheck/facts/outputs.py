@@ -15,7 +15,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
 from maskcheck.bridge.kinds import is_kind
-from maskcheck.facts.graph import creators, shape
+from maskcheck.facts.flow import creators, shape
 from maskcheck.facts.layout import detect_pad, end_padding
 from maskcheck.trace import CallEvent, Trace
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
-from maskcheck.facts.graph import creators, shape, time_aligned, top_level
+from maskcheck.facts.flow import creators, shape, time_aligned, top_level
 from maskcheck.trace import CallEvent, Trace, run_traced
 
 ops = kb.keras.ops

@@ -11,7 +11,7 @@ from maskcheck import bridge as kb
 from maskcheck.bridge.kinds import SEQUENCE_WRAPPERS, TIME_DISTRIBUTED, is_kind
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Threshold, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import shape
+from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
 
 

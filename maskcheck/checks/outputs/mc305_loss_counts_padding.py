@@ -11,7 +11,7 @@ from maskcheck import bridge as kb
 from maskcheck.checks.base import Invalid, Threshold, Valid
 from maskcheck.checks.outputs._common import OutputCheck, perturbed
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import shape
+from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
 
 

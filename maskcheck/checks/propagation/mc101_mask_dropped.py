@@ -7,7 +7,7 @@ from typing import Any
 
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import (
+from maskcheck.facts.flow import (
     first_harm,
     is_merge,
     keeps_time_axis,

@@ -10,7 +10,7 @@ from maskcheck import bridge as kb
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.checks.propagation._common import SAMPLE_WEIGHT_FIX
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import (
+from maskcheck.facts.flow import (
     creators,
     has_gaps,
     masked_samples,

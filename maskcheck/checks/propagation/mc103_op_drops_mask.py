@@ -8,7 +8,7 @@ from typing import Any
 from maskcheck import bridge as kb
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import first_harm, shape, time_len, uses_mask
+from maskcheck.facts.flow import first_harm, shape, time_len, uses_mask
 from maskcheck.report import Finding, Severity
 from maskcheck.trace import CallEvent
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from maskcheck.checks.base import Check, Invalid, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import masked_samples, mixing_reason, time_len
+from maskcheck.facts.flow import masked_samples, mixing_reason, time_len
 from maskcheck.report import Finding, Severity
 
 _REDUCER_FIX = {

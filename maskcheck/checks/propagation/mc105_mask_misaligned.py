@@ -7,7 +7,7 @@ from typing import Any
 
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import shape
+from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
 
 # How much of the forward pass's error message is quoted (its first line, cut to this length).

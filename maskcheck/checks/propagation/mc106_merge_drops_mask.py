@@ -10,7 +10,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.graph import first_harm, is_merge, masked_samples, time_len
+from maskcheck.facts.flow import first_harm, is_merge, masked_samples, time_len
 from maskcheck.report import Finding, Severity
 from maskcheck.trace import CallEvent
 
