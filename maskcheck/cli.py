@@ -26,7 +26,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from maskcheck import __version__
+    from maskcheck.report import Severity
+    from maskcheck.settings import FORMATS
 
+    severities = [s.value for s in Severity]
     p = _Parser(
         prog="maskcheck",
         description="Find masking and padding bugs in Keras sequence models.",
@@ -35,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"maskcheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="audit the built-in motivating case (a tagger whose mask covers nothing)")
-    d.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    d.add_argument("--format", choices=FORMATS, default="text")
     a = sub.add_parser(
         "audit",
         help="audit a saved .keras model with its data",
@@ -47,12 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--labels", help="y as .npy (or .npz for several outputs)")
     a.add_argument("--sample-weight", help="sample_weight as .npy")
-    a.add_argument("--format", choices=["text", "json", "sarif"], default=None, help="default: text")
+    a.add_argument("--format", choices=FORMATS, default=None, help="default: text")
     a.add_argument("--ignore", default=None, help="comma-separated codes or prefixes, e.g. MC104,MC3")
     a.add_argument("--select", default=None, help="run only these codes or prefixes")
     a.add_argument(
         "--min-severity",
-        choices=["info", "warning", "error"],
+        choices=severities,
         default=None,
         help="lowest severity that makes the exit code 1 (default: error)",
     )

@@ -16,9 +16,11 @@ from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.graph import role_of, shape
 from maskcheck.facts.mask_map import mask_map
 from maskcheck.report import Finding, LayerTrace, Report, Severity
-from maskcheck.settings import Settings, flag, integer, progress_enabled, strict_enabled
+from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
+from maskcheck.settings import seed as seed_value
 from maskcheck.synth import synthesize
 from maskcheck.trace import run_traced, symbolic_output_masks
+
 
 def _check_model(model: Any) -> None:
     if not kb.is_model(model):
@@ -75,15 +77,16 @@ def audit(
     generator or a `keras.utils.PyDataset`; with `X=None` a post-padded probe batch is
     synthesized from the model's input spec. Only `max_samples` sequences go through the model.
 
+    `seed` (an integer >= 0) drives the synthesized batch and the MC108 perturbation.
     `strict=True`: a check that crashes raises instead of becoming a line in `report.notes`
     (None: the default that `maskcheck.settings.strict()` sets, else False). `progress`: draw a
-    progress bar on stderr while X is scanned (None: only when stderr is a terminal).
+    `keras.utils.Progbar` on stderr while X is scanned (None: only when stderr is a terminal).
     """
     _check_model(model)
     settings = Settings().merge({"max_samples": max_samples, "select": select, "ignore": ignore})
     max_samples = settings.max_samples
     perturb = flag(perturb, "perturb")
-    seed = integer(seed, "seed", 0)
+    seed = seed_value(seed)
     strict = strict_enabled(strict)
     show_progress = progress_enabled(progress)
     specs = input_specs(model)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from maskcheck.errors import MaskcheckError, MaskcheckFailure
+from maskcheck.errors import MaskcheckError
 
 SCHEMA_VERSION = 1
 
@@ -185,13 +185,14 @@ class Report:
     ) -> None:
         """Raise `MaskcheckFailure` (an AssertionError) if a finding reaches `min_severity`.
 
-        `ignore` takes codes or prefixes ("MC104", "MC3"), as `audit(ignore=...)` does."""
-        threshold = Severity.parse(min_severity, "min_severity")
-        items = ignore.replace(",", " ").split() if isinstance(ignore, str) else ignore
-        prefixes = tuple(str(c).upper() for c in items)
-        bad = [f for f in self.at_least(threshold) if not (prefixes and f.code.startswith(prefixes))]
+        `ignore` takes codes or prefixes ("MC104", "MC3"), as `audit(ignore=...)` does, and is
+        checked the same way (an unknown code is a `MaskcheckError`)."""
+        from maskcheck.settings import Settings
+
+        settings = Settings().merge({"min_severity": min_severity, "ignore": ignore})
+        bad = settings.failing(self)
         if bad:
-            raise MaskcheckFailure(failure_message(self, bad, threshold))
+            raise settings.failure(self, bad)
 
 
 def failure_message(

@@ -27,6 +27,7 @@ Strictness (a check that crashes raises instead of becoming a note) is an explic
 from __future__ import annotations
 
 import dataclasses
+import logging
 import numbers
 import re
 import sys
@@ -90,6 +91,27 @@ def integer(value: Any, argument: str, minimum: int) -> int:
 
 def positive_int(value: Any, argument: str) -> int:
     return integer(value, argument, 1)
+
+
+def seed(value: Any, argument: str = "seed") -> int:
+    """A random seed: an integer >= 0 (NumPy's generators reject negative seeds)."""
+    return integer(value, argument, 0)
+
+
+def verbosity(value: Any, argument: str = "verbose") -> int:
+    """Keras' `verbose`: True/False or 0, 1, 2 (0 silent; 1 and 2 both print the report)."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, numbers.Integral) and int(value) in (0, 1, 2):
+        return int(value)
+    raise MaskcheckError(argument, "True, False, 0, 1 or 2", repr(value))
+
+
+def optional_logger(value: Any, argument: str = "logger") -> logging.Logger | None:
+    """A `logging.Logger` (e.g. `logging.getLogger("train")`) or None; a name is not enough."""
+    if value is None or isinstance(value, logging.Logger):
+        return value
+    raise MaskcheckError(argument, "a logging.Logger (logging.getLogger(name)) or None", repr(value))
 
 
 def flag(value: Any, argument: str) -> bool:
@@ -158,6 +180,13 @@ def progress_enabled(value: Any = None) -> bool:
         return False
 
 
+def _from_text(value: Any) -> Any:
+    """An integer written as text becomes the integer; anything else is left to the parsers."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return value
+
+
 # -- the model -----------------------------------------------------------------------------------
 
 
@@ -185,18 +214,21 @@ class Settings:
         *,
         source: str = "settings",
         add_ignore: bool = True,
+        text: bool = False,
     ) -> Settings:
         """These settings overridden by `values` (a later source), validated.
 
-        A value of None means "not given". `where(key)` names a value in error messages (e.g.
-        `--max-samples`), `source` names the whole mapping. Ignored codes add to the ones
-        already here unless `add_ignore` is False."""
+        A value of None (or, with `text`, an empty string) means "not given". `where(key)` names
+        a value in error messages (e.g. `--max-samples`), `source` names the whole mapping.
+        Ignored codes add to the ones already here unless `add_ignore` is False. `text`: the
+        values are strings, as pytest ini options are ("4" is the number 4)."""
         unknown = set(values) - set(KEYS)
         if unknown:
             raise MaskcheckError(source, f"keys among {sorted(KEYS)}", f"unknown {sorted(unknown)}")
-        changes = {
-            key: _PARSERS[key](value, where(key)) for key, value in values.items() if value is not None
-        }
+        given = {key: value for key, value in values.items() if value is not None}
+        if text:
+            given = {key: _from_text(value) for key, value in given.items() if value not in ("", [])}
+        changes = {key: _PARSERS[key](value, where(key)) for key, value in given.items()}
         if add_ignore and "ignore" in changes:
             changes["ignore"] = (*self.ignore, *changes["ignore"])
         return dataclasses.replace(self, **changes)
@@ -257,10 +289,13 @@ __all__ = [
     "integer",
     "load_settings",
     "matches",
+    "optional_logger",
     "output_format",
     "positive_int",
     "progress_enabled",
+    "seed",
     "severity",
     "strict",
     "strict_enabled",
+    "verbosity",
 ]

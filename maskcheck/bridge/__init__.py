@@ -10,7 +10,6 @@ from typing import Any
 
 import keras
 import numpy as np
-
 from keras.src.backend import get_keras_mask as _get_keras_mask
 from keras.src.backend import set_keras_mask as _set_keras_mask
 from keras.src.layers.layer import Layer as _Layer
