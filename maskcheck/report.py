@@ -33,7 +33,8 @@ class Severity(StrEnum):
                 return cls(value.strip().lower())
             except ValueError:
                 pass
-        raise MaskcheckError(argument, "one of 'info', 'warning', 'error'", repr(value))
+        names = ", ".join(repr(s.value) for s in cls)
+        raise MaskcheckError(argument, f"one of {names} (any case)", repr(value))
 
 
 class Role(StrEnum):
