@@ -27,11 +27,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from maskcheck.bridge import keras
-from maskcheck.errors import MaskcheckError, MaskcheckFailure
-from maskcheck.report import Report, Severity
+from maskcheck.errors import MaskcheckError
+from maskcheck.report import Finding, Report
+from maskcheck.settings import Settings, optional_logger, verbosity
 
 WHEN = ("train_begin", "epoch_end")
-FAIL_ON = ("error", "warning", "info", None)
 
 
 class AuditCallback(keras.callbacks.Callback):
@@ -44,14 +44,20 @@ class AuditCallback(keras.callbacks.Callback):
         sample_weight: sample weights for `X_sample`.
         on: "train_begin" (default): audit once when `fit` starts; "epoch_end": audit after
             every epoch (for checks whose outcome depends on the trained weights).
-        fail_on: "error" (default), "warning" or "info": when a finding at or above this
-            severity (and not ignored) is found, set `model.stop_training = True` and raise
+        fail_on: "error" (default), "warning" or "info" (any case): when a finding at or above
+            this severity (and not ignored) is found, set `model.stop_training = True` and raise
             `maskcheck.MaskcheckFailure` out of `fit`. None: only log the report.
-        ignore: codes or prefixes that neither run nor fail, as in `maskcheck.audit`.
-        max_samples: sequences traced through the model.
-        verbose: 1 prints the report (to stdout, like Keras' progress bar); 0 prints nothing.
-        logger: log the report through this logger instead of printing it (warning level
-            when there are findings, info otherwise).
+        ignore: codes or prefixes that neither run nor fail, as in `maskcheck.audit`; an
+            unknown code is a `MaskcheckError` here, not when `fit` starts.
+        max_samples: sequences traced through the model (a positive integer).
+        verbose: as in Keras, True/False or 0, 1, 2: 0 (False) prints nothing, 1 (True) and 2
+            print the report to stdout, like Keras' progress bar.
+        logger: a `logging.Logger` (`logging.getLogger("train")`, not the name) to log the
+            report through instead of printing it (warning level when there are findings,
+            info otherwise), or None.
+
+    Every argument is checked when the callback is built, with the rules `maskcheck.audit`
+    uses, so a typo fails before training starts.
 
     After the audit `callback.report` holds the latest `maskcheck.Report` and
     `callback.reports` all of them. The audit never changes the model.
@@ -73,21 +79,21 @@ class AuditCallback(keras.callbacks.Callback):
         super().__init__()
         if on not in WHEN:
             raise MaskcheckError("on", f"one of {', '.join(map(repr, WHEN))}", repr(on))
-        if fail_on not in FAIL_ON:
-            raise MaskcheckError("fail_on", "'error', 'warning', 'info' or None", repr(fail_on))
         if X_sample is None and (y_sample is not None or sample_weight is not None):
             raise MaskcheckError("X_sample", "inputs whenever y_sample or sample_weight is given", "None")
-        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-            raise MaskcheckError("max_samples", "a positive integer", repr(max_samples))
+        settings = Settings().merge({"ignore": ignore, "max_samples": max_samples})
+        if fail_on is not None:
+            settings = settings.merge({"min_severity": fail_on}, lambda _: "fail_on")
+        self._settings = settings
         self.X_sample = X_sample
         self.y_sample = y_sample
         self.sample_weight = sample_weight
         self.on = on
-        self.fail_on = fail_on
-        self.ignore = ignore
-        self.max_samples = max_samples
-        self.verbose = verbose
-        self.logger = logger
+        self.fail_on: str | None = None if fail_on is None else str(settings.min_severity)
+        self.ignore = settings.ignore
+        self.max_samples = settings.max_samples
+        self.verbose = verbosity(verbose, "verbose")
+        self.logger = optional_logger(logger, "logger")
         self.report: Report | None = None
         self.reports: list[Report] = []
         self._pending = False
@@ -114,11 +120,11 @@ class AuditCallback(keras.callbacks.Callback):
 
     # -- the audit ---------------------------------------------------------------------------
 
-    def failing(self, report: Report) -> list[Any]:
+    def failing(self, report: Report) -> list[Finding]:
         """The findings that reach `fail_on` (none when `fail_on` is None)."""
         if self.fail_on is None:
             return []
-        return report.at_least(Severity(self.fail_on))
+        return self._settings.failing(report)
 
     def _run(self, when: str) -> None:
         from maskcheck.engine import audit
@@ -138,11 +144,7 @@ class AuditCallback(keras.callbacks.Callback):
             self._log(f"maskcheck audit at {when}:\n{report.to_text()}", has_findings=bool(report.findings))
         if bad:
             self.model.stop_training = True
-            codes = ", ".join(dict.fromkeys(f.code for f in bad))
-            raise MaskcheckFailure(
-                f"maskcheck stopped training at {when}: {len(bad)} finding(s) at or above "
-                f"'{self.fail_on}' ({codes}) in model '{report.model_name}':\n\n{report.to_text()}"
-            )
+            raise self._settings.failure(report, bad, lead=f"maskcheck stopped training at {when}:")
 
     def _log(self, text: str, has_findings: bool) -> None:
         if self.logger is not None:

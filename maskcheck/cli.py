@@ -14,8 +14,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
@@ -28,7 +26,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from maskcheck._version import __version__
+    from maskcheck.report import Severity
+    from maskcheck.settings import FORMATS
 
+    severities = [s.value for s in Severity]
     p = _Parser(
         prog="maskcheck",
         description="Find masking and padding bugs in Keras sequence models.",
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"maskcheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = sub.add_parser("demo", help="audit the built-in motivating case (a tagger whose mask covers nothing)")
-    d.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    d.add_argument("--format", choices=FORMATS, default="text")
     a = sub.add_parser(
         "audit",
         help="audit a saved .keras model with its data",
@@ -49,12 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--labels", help="y as .npy (or .npz for several outputs)")
     a.add_argument("--sample-weight", help="sample_weight as .npy")
-    a.add_argument("--format", choices=["text", "json", "sarif"], default=None, help="default: text")
+    a.add_argument("--format", choices=FORMATS, default=None, help="default: text")
     a.add_argument("--ignore", default=None, help="comma-separated codes or prefixes, e.g. MC104,MC3")
     a.add_argument("--select", default=None, help="run only these codes or prefixes")
     a.add_argument(
         "--min-severity",
-        choices=["info", "warning", "error"],
+        choices=severities,
         default=None,
         help="lowest severity that makes the exit code 1 (default: error)",
     )
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--html", metavar="FILE", help="also write an HTML report (mask map, mask flow, findings) to FILE"
     )
-    a.add_argument("--quiet", "-q", action="store_true", help="no progress bar (same as MASKCHECK_QUIET=1)")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sub.add_parser("checks", help="list the check catalogue")
     e = sub.add_parser("explain", help="show a check's documentation")
     e.add_argument("code", help="a check code such as MC101")
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    _import_keras_quietly()
     from maskcheck.errors import MaskcheckError
 
     try:
@@ -106,6 +108,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("maskcheck: interrupted", file=sys.stderr)
         return 130
+
+
+def _import_keras_quietly() -> None:
+    """Import Keras (and TensorFlow) with file descriptor 2 muted: TensorFlow's C++ start-up lines
+    (oneDNN, absl) ignore TF_CPP_MIN_LOG_LEVEL. Python exceptions still propagate.
+
+    The command line is the only place that reads or sets the environment for this: the library
+    itself just imports Keras. MASKCHECK_SHOW_IMPORT_LOGS=1 keeps the start-up lines."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "keras" in sys.modules or os.environ.get("MASKCHECK_SHOW_IMPORT_LOGS"):
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _quiet_keras() -> None:
@@ -273,18 +298,18 @@ def _cli_argument(argument: str, args: argparse.Namespace) -> str:
 
 def _audit(args: argparse.Namespace) -> int:
     from maskcheck.errors import MaskcheckError
-    from maskcheck.settings import load_config
+    from maskcheck.settings import load_settings
 
-    cfg = load_config()
-    fmt = args.format or cfg.get("format", "text")
-    min_sev = args.min_severity or cfg.get("min_severity", "error")
-    ignore = args.ignore if args.ignore is not None else cfg.get("ignore", ())
-    select = args.select if args.select is not None else cfg.get("select")
-    max_samples = args.max_samples if args.max_samples is not None else cfg.get("max_samples", 256)
-    if max_samples < 1:
-        raise MaskcheckError("--max-samples", "a positive integer", str(max_samples))
-    if args.quiet:
-        os.environ["MASKCHECK_QUIET"] = "1"
+    flags = {
+        "format": args.format,
+        "min_severity": args.min_severity,
+        "ignore": args.ignore,
+        "select": args.select,
+        "max_samples": args.max_samples,
+    }
+    settings = load_settings().merge(
+        flags, lambda key: "--" + key.replace("_", "-"), source="command line", add_ignore=False
+    )
     X = _load_array(args.data, "--data")
     y = _load_array(args.labels, "--labels") if args.labels else None
     w = _load_array(args.sample_weight, "--sample-weight") if args.sample_weight else None
@@ -306,10 +331,19 @@ def _audit(args: argparse.Namespace) -> int:
     from maskcheck import audit
 
     try:
-        report = audit(model, X, y, sample_weight=w, max_samples=max_samples, ignore=ignore, select=select)
+        report = audit(
+            model,
+            X,
+            y,
+            sample_weight=w,
+            max_samples=settings.max_samples,
+            ignore=settings.ignore,
+            select=settings.select,
+            progress=False if args.quiet else None,
+        )
     except MaskcheckError as exc:
         raise MaskcheckError(_cli_argument(exc.argument, args), exc.expected, exc.got) from None
-    text = _render(report, fmt, args.model)
+    text = _render(report, settings.format, args.model)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as fh:
@@ -328,7 +362,7 @@ def _audit(args: argparse.Namespace) -> int:
             raise MaskcheckError(
                 "--html", "a writable file path", f"{args.html!r} ({exc.strerror})"
             ) from None
-    return EXIT_FINDINGS if report.at_least(min_sev) else EXIT_CLEAN
+    return EXIT_FINDINGS if settings.failing(report) else EXIT_CLEAN
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,9 @@ sources may yield `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -290,15 +292,17 @@ class DataSource:
             )
 
 
-def collect(source: DataSource, max_samples: int, consumers: list[Any] | None = None) -> Sample:
-    """Stream every batch to `consumers` (data checks) and keep the first `max_samples` rows."""
-    from maskcheck.progress import Progress
+def collect(
+    source: DataSource, max_samples: int, consumers: list[Any] | None = None, *, progress: bool = False
+) -> Sample:
+    """Stream every batch to `consumers` (data checks) and keep the first `max_samples` rows.
 
+    With `progress`, a `keras.utils.Progbar` counts the sequences scanned, on stderr."""
     xs_parts: list[list[np.ndarray]] = []
     y_parts: list[list[np.ndarray]] = []
     w_parts: list[np.ndarray] = []
     kept = total = batches = 0
-    progress = Progress(total=source.length(), desc="maskcheck: scanning X")
+    bar = _ProgressBar(source.length()) if progress else None
     try:
         for batch in source.batches():
             batches += 1
@@ -314,9 +318,11 @@ def collect(source: DataSource, max_samples: int, consumers: list[Any] | None = 
                     w_parts.append(batch.w[:take].copy())
                 kept += take
             total += n
-            progress.update(n)
+            if bar is not None:
+                bar.update(total)
     finally:
-        progress.close()
+        if bar is not None:
+            bar.close(total)
     if batches == 0:
         raise MaskcheckError("X", "at least one batch", "an empty or exhausted dataset/generator")
     xs = [np.concatenate([p[i] for p in xs_parts]) for i in range(len(xs_parts[0]))]
@@ -327,3 +333,26 @@ def collect(source: DataSource, max_samples: int, consumers: list[Any] | None = 
     )
     w = np.concatenate(w_parts) if w_parts and len(w_parts) == len(xs_parts) else None
     return Sample(xs, ys, w, source.structure, source.names, total_seen=total, batches_seen=batches)
+
+
+class _ProgressBar:
+    """`keras.utils.Progbar` drawn on stderr. Progbar prints to sys.stdout, which carries the
+    report itself (`maskcheck audit --format json > report.json`), so each draw is redirected."""
+
+    def __init__(self, total: int | None) -> None:
+        print("maskcheck: scanning X", file=sys.stderr)
+        with contextlib.redirect_stdout(sys.stderr):  # Progbar decides how to draw by isatty()
+            self._bar = kb.keras.utils.Progbar(total, unit_name="sequence")
+        self._done = False
+
+    def update(self, seen: int) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            self._bar.update(seen)
+            self._done = self._bar.target is not None and seen >= self._bar.target
+
+    def close(self, seen: int) -> None:
+        """End the line (Progbar does it by itself only on reaching a known total)."""
+        if not self._done:
+            with contextlib.redirect_stdout(sys.stderr):
+                self._bar.update(seen, finalize=True)
+        self._done = True

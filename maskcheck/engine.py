@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
-from maskcheck.checks.base import Check
 from maskcheck.checks.registry import all_checks
 from maskcheck.data import DataSource, collect, input_specs
 from maskcheck.errors import MaskcheckError
@@ -18,10 +16,10 @@ from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.flow import role_of, shape
 from maskcheck.facts.mask_map import mask_map
 from maskcheck.report import Finding, LayerTrace, Report, Severity
+from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
+from maskcheck.settings import seed as seed_value
 from maskcheck.synth import synthesize
 from maskcheck.trace import run_traced, symbolic_output_masks
-
-_CODES_HELP = "check codes such as 'MC101' or family prefixes such as 'MC1'"
 
 
 def _check_model(model: Any) -> None:
@@ -37,30 +35,6 @@ def _check_model(model: Any) -> None:
             "a built model: give it an Input, or call it once on a batch before auditing",
             "an unbuilt model",
         )
-
-
-def _codes(value: Iterable[str] | str | None, argument: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [v for v in value.replace(" ", "").split(",") if v]
-    known = [c.code for c in all_checks()]
-    out = []
-    for v in value:
-        if (
-            not isinstance(v, str)
-            or not v.upper().startswith("MC")
-            or not any(k.startswith(v.upper()) for k in known)
-        ):
-            raise MaskcheckError(argument, _CODES_HELP + " that name at least one check", repr(v))
-        out.append(v.upper())
-    return tuple(out)
-
-
-def _selected(check: type[Check], select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
-    if select and not any(check.code.startswith(s) for s in select):
-        return False
-    return not any(check.code.startswith(s) for s in ignore)
 
 
 def _snapshot(model: Any) -> list[tuple[Any, np.ndarray]]:
@@ -94,19 +68,27 @@ def audit(
     ignore: Iterable[str] | str | None = None,
     perturb: bool = True,
     seed: int = 0,
+    strict: bool | None = None,
+    progress: bool | None = None,
 ) -> Report:
     """Trace the masks of `model` on (a bounded sample of) `X` and run every check.
 
     X may be a NumPy array, a list/dict of arrays (multi-input), a `tf.data.Dataset`, a
     generator or a `keras.utils.PyDataset`; with `X=None` a post-padded probe batch is
     synthesized from the model's input spec. Only `max_samples` sequences go through the model.
+
+    `seed` (an integer >= 0) drives the synthesized batch and the MC108 perturbation.
+    `strict=True`: a check that crashes raises instead of becoming a line in `report.notes`
+    (None: the default that `maskcheck.settings.strict()` sets, else False). `progress`: draw a
+    `keras.utils.Progbar` on stderr while X is scanned (None: only when stderr is a terminal).
     """
     _check_model(model)
-    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-        raise MaskcheckError("max_samples", "a positive integer", repr(max_samples))
-    if not isinstance(perturb, bool):
-        raise MaskcheckError("perturb", "True or False", repr(perturb))
-    sel, ign = _codes(select, "select"), _codes(ignore, "ignore")
+    settings = Settings().merge({"max_samples": max_samples, "select": select, "ignore": ignore})
+    max_samples = settings.max_samples
+    perturb = flag(perturb, "perturb")
+    seed = seed_value(seed)
+    strict = strict_enabled(strict)
+    show_progress = progress_enabled(progress)
     specs = input_specs(model)
     notes: list[str] = []
     layouts: list[Any] = []
@@ -125,7 +107,7 @@ def audit(
         from maskcheck.facts.layout import data_consumers
 
         consumers = data_consumers(model, source)
-        sample = collect(source, max_samples, consumers)
+        sample = collect(source, max_samples, consumers, progress=show_progress)
         layouts = [c.layout for c in consumers if c.layout is not None]
         for lay in layouts:
             if lay.nonfinite:
@@ -161,9 +143,8 @@ def audit(
             structure=sample.structure,
         )
         findings: list[Finding] = []
-        strict = bool(os.environ.get("MASKCHECK_STRICT"))
         for check_cls in all_checks():
-            if not _selected(check_cls, sel, ign):
+            if not settings.runs(check_cls.code):
                 continue
             try:
                 findings.extend(check_cls().run(ctx))
@@ -192,7 +173,7 @@ def audit(
         findings=findings,
         notes=notes,
         meta=meta,
-        mask_map=mask_map(ctx),
+        mask_map=mask_map(ctx, strict=strict),
     )
 
 

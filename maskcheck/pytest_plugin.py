@@ -22,43 +22,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from maskcheck.report import Report
+    from maskcheck.report import Finding, Report
+    from maskcheck.settings import Settings
 
-SEVERITIES = ("info", "warning", "error")
-
-
-def _code_list(value: Any, where: str) -> list[str]:
-    from maskcheck.errors import MaskcheckError
-
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    try:
-        codes = [str(v).strip() for v in value]
-    except TypeError:
-        raise MaskcheckError(where, "a list of codes such as ['MC104']", repr(value)) from None
-    return [c for c in codes if c]
-
-
-def _severity(value: Any, where: str) -> str:
-    from maskcheck.errors import MaskcheckError
-
-    if str(value) not in SEVERITIES:
-        raise MaskcheckError(where, f"one of {', '.join(SEVERITIES)}", repr(value))
-    return str(value)
-
-
-def _positive_int(value: Any, where: str) -> int:
-    from maskcheck.errors import MaskcheckError
-
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if isinstance(value, bool) or n < 1:
-        raise MaskcheckError(where, "a positive integer", repr(value))
-    return n
+MARKER_KEYS = ("ignore", "min_severity", "max_samples")
 
 
 class MaskcheckFixture:
@@ -66,21 +33,39 @@ class MaskcheckFixture:
 
     Attributes: `ignore` (codes or prefixes never failing `assert_clean`), `min_severity`
     (lowest severity that fails), `max_samples` (sequences traced), `select` (codes to run, or
-    None for all) and `reports` (every report this test produced, in order).
+    None for all) and `reports` (every report this test produced, in order). Every value is
+    validated by `maskcheck.settings`, as `audit` validates its own.
     """
 
     def __init__(
         self,
-        ignore: Iterable[str] = (),
+        ignore: Iterable[str] | str = (),
         min_severity: str = "error",
         max_samples: int = 256,
-        select: Iterable[str] | None = None,
+        select: Iterable[str] | str | None = None,
     ) -> None:
-        self.ignore: tuple[str, ...] = tuple(c.upper() for c in ignore)
-        self.min_severity = _severity(min_severity, "min_severity")
-        self.max_samples = _positive_int(max_samples, "max_samples")
-        self.select: tuple[str, ...] | None = None if select is None else tuple(select)
+        from maskcheck.settings import Settings
+
+        self.settings = Settings().merge(
+            {"ignore": ignore, "min_severity": min_severity, "max_samples": max_samples, "select": select}
+        )
         self.reports: list[Report] = []
+
+    @property
+    def ignore(self) -> tuple[str, ...]:
+        return self.settings.ignore
+
+    @property
+    def min_severity(self) -> str:
+        return str(self.settings.min_severity)
+
+    @property
+    def max_samples(self) -> int:
+        return self.settings.max_samples
+
+    @property
+    def select(self) -> tuple[str, ...] | None:
+        return self.settings.select or None
 
     def __repr__(self) -> str:
         return (
@@ -105,13 +90,15 @@ class MaskcheckFixture:
         self.reports.append(report)
         return report
 
+    def _call_settings(self, ignore: Iterable[str] | str, min_severity: str | None) -> Settings:
+        """The configured settings with `assert_clean`'s keyword arguments on top."""
+        return self.settings.merge({"ignore": ignore, "min_severity": min_severity})
+
     def failing(
-        self, report: Report, *, ignore: Iterable[str] = (), min_severity: str | None = None
-    ) -> list[Any]:
+        self, report: Report, *, ignore: Iterable[str] | str = (), min_severity: str | None = None
+    ) -> list[Finding]:
         """The findings of `report` that `assert_clean` would fail on."""
-        threshold = _severity(min_severity or self.min_severity, "min_severity")
-        skip = (*self.ignore, *(c.upper() for c in _code_list(ignore, "ignore")))
-        return [f for f in report.at_least(threshold) if not any(f.code.startswith(s) for s in skip)]
+        return self._call_settings(ignore, min_severity).failing(report)
 
     def assert_clean(
         self,
@@ -119,7 +106,7 @@ class MaskcheckFixture:
         X: Any = None,
         y: Any = None,
         *,
-        ignore: Iterable[str] = (),
+        ignore: Iterable[str] | str = (),
         min_severity: str | None = None,
         **kwargs: Any,
     ) -> Report:
@@ -128,17 +115,11 @@ class MaskcheckFixture:
         `min_severity` (default: the configured one) and is not ignored. Ignored codes and
         prefixes add to the configured ones. Returns the report when clean."""
         __tracebackhide__ = True
-        from maskcheck.errors import MaskcheckFailure
-
+        settings = self._call_settings(ignore, min_severity)  # a bad argument fails before the audit
         report = self.audit(model, X, y, **kwargs)
-        threshold = min_severity or self.min_severity
-        bad = self.failing(report, ignore=ignore, min_severity=threshold)
+        bad = settings.failing(report)
         if bad:
-            codes = ", ".join(dict.fromkeys(f.code for f in bad))
-            raise MaskcheckFailure(
-                f"maskcheck found {len(bad)} finding(s) at or above '{threshold}' ({codes}) "
-                f"in model '{report.model_name}':\n\n" + report.to_text()
-            )
+            raise settings.failure(report, bad)
         return report
 
 
@@ -164,37 +145,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def fixture_for(config: pytest.Config, marker: pytest.Mark | None = None) -> MaskcheckFixture:
-    """Build the fixture object from pyproject.toml, the ini options and an optional marker."""
-    from maskcheck.settings import load_config
+    """Build the fixture object: `[tool.maskcheck]`, then the ini options, then the marker."""
+    from maskcheck.errors import MaskcheckError
+    from maskcheck.settings import load_settings
 
-    cfg = load_config(config.rootpath)
-    ignore = _code_list(cfg.get("ignore"), "[tool.maskcheck] ignore")
-    ignore += _code_list(config.getini("maskcheck_ignore"), "maskcheck_ignore")
-    min_sev: Any = cfg.get("min_severity", "error")
-    if config.getini("maskcheck_min_severity"):
-        min_sev = _severity(config.getini("maskcheck_min_severity"), "maskcheck_min_severity")
-    max_samples: Any = cfg.get("max_samples", 256)
-    if config.getini("maskcheck_max_samples"):
-        max_samples = _positive_int(config.getini("maskcheck_max_samples"), "maskcheck_max_samples")
-    select = cfg.get("select")
+    settings = load_settings(config.rootpath).merge(
+        {key: config.getini(f"maskcheck_{key}") for key in MARKER_KEYS},
+        lambda key: f"maskcheck_{key}",
+        source="pytest ini options",
+        text=True,
+    )
     if marker is not None:
-        from maskcheck.errors import MaskcheckError
-
-        unknown = set(marker.kwargs) - {"ignore", "min_severity", "max_samples"}
+        unknown = set(marker.kwargs) - set(MARKER_KEYS)
         if marker.args or unknown:
             raise MaskcheckError(
                 "@pytest.mark.maskcheck",
                 "keyword arguments ignore=, min_severity=, max_samples=",
                 f"positional {list(marker.args)!r}, unknown keywords {sorted(unknown)!r}",
             )
-        ignore += _code_list(marker.kwargs.get("ignore"), "@pytest.mark.maskcheck(ignore=...)")
-        if "min_severity" in marker.kwargs:
-            min_sev = _severity(marker.kwargs["min_severity"], "@pytest.mark.maskcheck(min_severity=...)")
-        if "max_samples" in marker.kwargs:
-            max_samples = _positive_int(
-                marker.kwargs["max_samples"], "@pytest.mark.maskcheck(max_samples=...)"
-            )
-    return MaskcheckFixture(ignore=ignore, min_severity=min_sev, max_samples=max_samples, select=select)
+        settings = settings.merge(
+            marker.kwargs, lambda key: f"@pytest.mark.maskcheck({key}=...)", source="@pytest.mark.maskcheck"
+        )
+    fixture = MaskcheckFixture()
+    fixture.settings = settings
+    return fixture
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from maskcheck.errors import MaskcheckError
+
 SCHEMA_VERSION = 1
 
 
@@ -20,6 +22,19 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+    @classmethod
+    def parse(cls, value: Any, argument: str = "min_severity") -> Severity:
+        """`value` as a Severity: a Severity or its name in any case ("WARNING" works)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        names = ", ".join(repr(s.value) for s in cls)
+        raise MaskcheckError(argument, f"one of {names} (any case)", repr(value))
 
 
 class Role(StrEnum):
@@ -110,10 +125,15 @@ class Report:
         return [f.code for f in self.findings]
 
     def by_code(self, code: str) -> list[Finding]:
-        return [f for f in self.findings if f.code == code]
+        """The findings with this code (case-insensitive, as `select` and `explain` are)."""
+        if not isinstance(code, str):
+            raise MaskcheckError("code", "a check code such as 'MC101'", repr(code))
+        wanted = code.strip().upper()
+        return [f for f in self.findings if f.code == wanted]
 
     def at_least(self, min_severity: str | Severity) -> list[Finding]:
-        threshold = Severity(min_severity).rank
+        """The findings at or above `min_severity` ("info", "warning", "error", any case)."""
+        threshold = Severity.parse(min_severity, "min_severity").rank
         return [f for f in self.findings if f.severity.rank >= threshold]
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,21 +182,26 @@ class Report:
         return svg
 
     def assert_ok(
-        self, min_severity: str | Severity = "error", ignore: tuple[str, ...] | list[str] = ()
+        self, min_severity: str | Severity = "error", ignore: tuple[str, ...] | list[str] | str = ()
     ) -> None:
         """Raise `MaskcheckFailure` (an AssertionError) if a finding reaches `min_severity`.
 
-        `ignore` takes codes or prefixes ("MC104", "MC3"), as `audit(ignore=...)` does."""
-        from maskcheck.errors import MaskcheckError, MaskcheckFailure
+        `ignore` takes codes or prefixes ("MC104", "MC3"), as `audit(ignore=...)` does, and is
+        checked the same way (an unknown code is a `MaskcheckError`)."""
+        from maskcheck.settings import Settings
 
-        prefixes = tuple(str(c).upper() for c in ignore)
-        try:
-            bad = [f for f in self.at_least(min_severity) if not (prefixes and f.code.startswith(prefixes))]
-        except ValueError:
-            raise MaskcheckError(
-                "min_severity", "one of 'info', 'warning', 'error'", repr(min_severity)
-            ) from None
+        settings = Settings().merge({"min_severity": min_severity, "ignore": ignore})
+        bad = settings.failing(self)
         if bad:
-            raise MaskcheckFailure(
-                f"maskcheck found {len(bad)} finding(s) at or above '{min_severity}':\n" + self.to_text()
-            )
+            raise settings.failure(self, bad)
+
+
+def failure_message(
+    report: Report, findings: list[Finding], min_severity: Severity, lead: str = "maskcheck found"
+) -> str:
+    """The message of every `MaskcheckFailure`: the count, the codes and the full text report."""
+    codes = ", ".join(dict.fromkeys(f.code for f in findings))
+    return (
+        f"{lead} {len(findings)} finding(s) at or above '{min_severity}' ({codes}) "
+        f"in model '{report.model_name}':\n\n{report.to_text()}"
+    )

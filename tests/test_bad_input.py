@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -11,6 +13,9 @@ import tensorflow as tf
 
 import maskcheck
 from maskcheck import testing as C
+from maskcheck.keras import AuditCallback
+from maskcheck.pytest_plugin import MaskcheckFixture, fixture_for
+from maskcheck.report import Finding, Report, Severity
 
 
 def model() -> Any:
@@ -86,13 +91,57 @@ BAD: list[tuple[str, Any, str]] = [
     ("max_samples zero", lambda: maskcheck.audit(model(), X, max_samples=0), "max_samples"),
     ("max_samples a float", lambda: maskcheck.audit(model(), X, max_samples=2.5), "max_samples"),
     ("max_samples a bool", lambda: maskcheck.audit(model(), X, max_samples=True), "max_samples"),
+    ("seed negative", lambda: maskcheck.audit(model(), X, seed=-1), "seed"),
+    ("seed a string", lambda: maskcheck.audit(model(), X, seed="abc"), "seed"),
+    ("seed negative without X", lambda: maskcheck.audit(model(), seed=-1), "seed"),
+    ("select a number", lambda: maskcheck.audit(model(), X, select=101), "select"),
+    ("strict not a bool", lambda: maskcheck.audit(model(), X, strict="yes"), "strict"),
+    ("progress not a bool", lambda: maskcheck.audit(model(), X, progress=1), "progress"),
     ("perturb not a bool", lambda: maskcheck.audit(model(), X, perturb="yes"), "perturb"),
     ("ignore with a bad code", lambda: maskcheck.audit(model(), X, ignore=["E501"]), "ignore"),
     ("select with a bad code", lambda: maskcheck.audit(model(), X, select=[3]), "select"),
     ("select with an unknown code", lambda: maskcheck.audit(model(), X, select="MC999"), "select"),
     ("assert_ok with a bad severity", lambda: maskcheck.audit(model(), X).assert_ok("fatal"), "min_severity"),
+    (
+        "assert_ok with an unknown code",
+        lambda: maskcheck.audit(model(), X).assert_ok(ignore=["NOPE"]),
+        "ignore",
+    ),
+    ("at_least with a bad severity", lambda: maskcheck.Report("m", [], []).at_least("fatal"), "min_severity"),
+    ("by_code with a number", lambda: maskcheck.Report("m", [], []).by_code(302), "code"),  # type: ignore[arg-type]
+    ("marker ignoring an unknown code", lambda: _marker(ignore=["MC999"]), "@pytest.mark.maskcheck(ignore"),
+    (
+        "marker with a bad max_samples",
+        lambda: _marker(max_samples="many"),
+        "@pytest.mark.maskcheck(max_samples",
+    ),
+    (
+        "assert_clean ignoring an unknown code",
+        lambda: _fixture().assert_clean(model(), X, ignore=["NOPE"]),
+        "ignore",
+    ),
+    (
+        "assert_clean with a bad severity",
+        lambda: _fixture().assert_clean(model(), X, min_severity="high"),
+        "min_severity",
+    ),
+    ("callback logger given by name", lambda: AuditCallback(X, logger="my_logger"), "logger"),  # type: ignore[arg-type]
+    ("callback ignoring an unknown code", lambda: AuditCallback(X, ignore=["MC999"]), "ignore"),
+    ("callback verbose a string", lambda: AuditCallback(X, verbose="yes"), "verbose"),  # type: ignore[arg-type]
+    ("callback verbose out of range", lambda: AuditCallback(X, verbose=3), "verbose"),
+    ("callback fail_on unknown", lambda: AuditCallback(X, fail_on="fatal"), "fail_on"),
     ("subclassed model without X", lambda: _subclassed_without_x(), "X"),
 ]
+
+
+def _fixture() -> MaskcheckFixture:
+    return MaskcheckFixture()
+
+
+def _marker(**kwargs: Any) -> MaskcheckFixture:
+    """The fixture object the plugin builds for a test marked `@pytest.mark.maskcheck(**kwargs)`."""
+    config = Namespace(rootpath=Path(__file__).parent, getini=lambda name: "")
+    return fixture_for(config, pytest.mark.maskcheck(**kwargs).mark)  # type: ignore[arg-type]
 
 
 def _subclassed_without_x() -> Any:
@@ -120,3 +169,35 @@ def test_bad_input(label: str, call: Any, argument: str) -> None:
 
 def test_at_least_25_bad_inputs() -> None:
     assert len(BAD) >= 25
+
+
+# -- the same values accepted everywhere (issue 15) ------------------------------------------------
+
+
+def test_numpy_integers_are_integers() -> None:
+    report = maskcheck.audit(model(), X, max_samples=np.int64(4), seed=np.int32(1))
+    assert report.meta["samples_traced"] == 4
+    assert AuditCallback(X, max_samples=np.int64(4)).max_samples == 4
+    assert MaskcheckFixture(max_samples=np.int64(4)).max_samples == 4
+
+
+def test_severity_and_code_names_in_any_case() -> None:
+    findings = [
+        Finding("MC302", "x", Severity.WARNING, "msg", "fix", layer="l"),
+        Finding("MC101", "y", Severity.ERROR, "msg", "fix", layer="l"),
+    ]
+    report = Report(model_name="m", layers=[], findings=findings)
+    assert report.at_least("WARNING") == findings
+    assert report.at_least(" Error ") == findings[1:]
+    assert report.by_code("mc302") == findings[:1]
+    assert AuditCallback(fail_on="WARNING").fail_on == "warning"
+    assert MaskcheckFixture(min_severity="Info").min_severity == "info"
+
+
+def test_callback_accepts_what_keras_accepts_for_verbose_and_a_logger() -> None:
+    import logging
+
+    logger = logging.getLogger("maskcheck.test")
+    assert AuditCallback(verbose=True).verbose == 1
+    assert AuditCallback(verbose=2).verbose == 2
+    assert AuditCallback(verbose=0, logger=logger).logger is logger

@@ -1,9 +1,8 @@
 """The `maskcheck` command line (in-process through `maskcheck.cli.main`, plus one subprocess),
-`[tool.maskcheck]` configuration and the progress reporter."""
+`[tool.maskcheck]` configuration and the progress bar (`keras.utils.Progbar`)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -19,8 +18,8 @@ from maskcheck.bridge import keras
 from maskcheck.checks import all_checks
 from maskcheck.cli import main
 from maskcheck.errors import MaskcheckError
-from maskcheck.progress import Progress
-from maskcheck.settings import load_config
+from maskcheck.report import Severity
+from maskcheck.settings import Settings, load_settings
 
 layers = keras.layers
 
@@ -53,7 +52,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every CLI test in an empty directory so no outer pyproject.toml configures it."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MASKCHECK_QUIET", raising=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -164,11 +162,16 @@ def test_min_severity_threshold(capsys: pytest.CaptureFixture[str], files: dict[
     assert code == 1
 
 
-def test_quiet_flag_sets_env(capsys: pytest.CaptureFixture[str], files: dict[str, str]) -> None:
-    assert "MASKCHECK_QUIET" not in os.environ
+def test_quiet_flag_is_an_argument_not_an_env_var(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a bar would draw
+    before = dict(os.environ)
     code, _, err = run(capsys, "audit", files["ok.keras"], "--data", files["X.npy"], "--quiet")
-    assert code == 0 and os.environ.get("MASKCHECK_QUIET") == "1"
-    assert err == ""
+    assert code == 0 and err == ""
+    assert dict(os.environ) == before
+    code, _, err = run(capsys, "audit", files["ok.keras"], "--data", files["X.npy"])
+    assert code == 0 and "maskcheck: scanning X" in err
 
 
 @pytest.mark.parametrize(
@@ -283,7 +286,7 @@ def test_config_in_a_parent_directory(tmp_path: Path, monkeypatch: pytest.Monkey
     sub = tmp_path / "a" / "b"
     sub.mkdir(parents=True)
     monkeypatch.chdir(sub)
-    assert load_config() == {"ignore": ["MC104", "MC3"], "min_severity": "warning"}
+    assert load_settings() == Settings(ignore=("MC104", "MC3"), min_severity=Severity.WARNING)
 
 
 @pytest.mark.parametrize(
@@ -302,7 +305,7 @@ def test_bad_config_is_one_line(
 ) -> None:
     write_pyproject(tmp_path, body)
     with pytest.raises(MaskcheckError, match=r"pyproject\.toml"):
-        load_config()
+        load_settings()
     code, _, err = run(capsys, "audit", files["ok.keras"], "--data", files["X.npy"])
     assert code == 2
     assert_one_line_error(err, needle)
@@ -310,75 +313,32 @@ def test_bad_config_is_one_line(
 
 def test_pyproject_without_the_table_means_defaults(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
-    assert load_config(tmp_path) == {}
+    assert load_settings(tmp_path) == Settings()
 
 
 # -- progress ------------------------------------------------------------------------------------
 
 
-class FakeTTY(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+def test_progress_is_a_keras_progbar_on_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maskcheck import audit
+
+    model, x = C.masked_tagger(), C.padded_floats(n=8)
+    audit(model, x, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout carries reports (`--format json > report.json`), never the bar
+    assert "maskcheck: scanning X" in err and "8/8" in err
+    audit(model, x, progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
-def test_progress_draws_on_a_tty() -> None:
-    stream = FakeTTY()
-    with Progress(total=10, stream=stream, desc="scan", min_interval=0.0, width=10) as p:
-        assert p.enabled
-        p.update(5)
-        p.update(5)
-    text = stream.getvalue()
-    assert "\r" in text and text.endswith("\n")
-    assert "scan [#####-----] 5/10 sequences  50%" in text
-    assert "scan [##########] 10/10 sequences 100%" in text
-    assert p.closed
-    p.close()  # idempotent
-    assert stream.getvalue() == text
+def test_progress_default_follows_stderr_being_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maskcheck.settings import progress_enabled
 
-
-def test_progress_without_total_counts() -> None:
-    stream = FakeTTY()
-    p = Progress(stream=stream, min_interval=0.0, unit="batches")
-    p.update(3)
-    p.update(4)
-    p.close()
-    assert "maskcheck 7 batches" in stream.getvalue()
-
-
-def test_progress_throttles_redraws() -> None:
-    stream = FakeTTY()
-    p = Progress(total=1000, stream=stream, min_interval=3600.0)
-    for _ in range(999):
-        p.update(1)
-    assert stream.getvalue().count("\r") == 1  # only the first update drew
-    p.update(1)  # reaching the total always draws
-    assert stream.getvalue().count("\r") == 2
-
-
-def test_progress_silent_off_a_tty_quiet_or_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = io.StringIO()  # isatty() is False
-    with Progress(total=5, stream=plain, min_interval=0.0) as p:
-        p.update(5)
-    assert not p.enabled and plain.getvalue() == ""
-    assert p.n == 5  # still counts
-
-    monkeypatch.setenv("MASKCHECK_QUIET", "1")
-    tty = FakeTTY()
-    with Progress(total=5, stream=tty) as p:
-        p.update(5)
-    assert not p.enabled and tty.getvalue() == ""
-
-    monkeypatch.delenv("MASKCHECK_QUIET")
-    tty = FakeTTY()
-    with Progress(total=5, stream=tty, enabled=False) as p:
-        p.update(5)
-    assert tty.getvalue() == ""
-    forced = io.StringIO()
-    with Progress(total=5, stream=forced, enabled=True, min_interval=0.0) as p:
-        p.update(5)
-    assert "5/5" in forced.getvalue()
-
-
-def test_progress_rejects_a_bad_total() -> None:
-    with pytest.raises(ValueError, match="total"):
-        Progress(total=-1)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert progress_enabled(None) is False and progress_enabled(True) is True
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert progress_enabled(None) is True and progress_enabled(False) is False
+    with pytest.raises(MaskcheckError, match=r"^progress: expected"):
+        progress_enabled("yes")

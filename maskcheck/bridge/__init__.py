@@ -5,45 +5,15 @@ operation base classes, loss and metric construction as `compile` does it, model
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
+import keras
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _import_keras_quietly() -> Any:
-    """Import Keras with file descriptor 2 muted: TensorFlow's C++ start-up lines (oneDNN,
-    absl) ignore TF_CPP_MIN_LOG_LEVEL. Python exceptions still propagate."""
-    if "keras" in sys.modules or os.environ.get("MASKCHECK_SHOW_IMPORT_LOGS"):
-        import keras
-
-        return keras
-    try:
-        saved = os.dup(2)
-    except OSError:
-        import keras
-
-        return keras
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-
-        return keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-keras = _import_keras_quietly()
-from keras.src.backend import get_keras_mask as _get_keras_mask  # noqa: E402
-from keras.src.backend import set_keras_mask as _set_keras_mask  # noqa: E402
-from keras.src.layers.layer import Layer as _Layer  # noqa: E402
-from keras.src.ops.operation import Operation as _Operation  # noqa: E402
+from keras.src.backend import get_keras_mask as _get_keras_mask
+from keras.src.backend import set_keras_mask as _set_keras_mask
+from keras.src.layers.layer import Layer as _Layer
+from keras.src.ops.operation import Operation as _Operation
 
 KERAS_VERSION: str = keras.__version__
 LayerBase = _Layer

@@ -5,7 +5,6 @@ The renderers draw it (`maskcheck.render.svg`); the states are `maskcheck.report
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from maskcheck.report import MaskState
 MAX_ROWS = 64
 
 
-def mask_map(ctx: AuditContext, max_rows: int = MAX_ROWS) -> list[list[int]]:
+def mask_map(ctx: AuditContext, max_rows: int = MAX_ROWS, *, strict: bool = False) -> list[list[int]]:
     """Per-step states of the first `max_rows` traced samples of the masked input.
 
     0 real, 1 padded and masked, 2 padded but NOT masked, 3 hole (masked between real steps),
@@ -27,12 +26,12 @@ def mask_map(ctx: AuditContext, max_rows: int = MAX_ROWS) -> list[list[int]]:
     The mask is the runtime mask of the first mask-creating layer (or, without one, the first
     mask passed to a `call()`); padding is the pad vector the layout pass detected (or the mask
     value). Returns `[]` when there is no sequence input to draw. A picture never fails an
-    audit: errors give `[]` (they raise under `MASKCHECK_STRICT=1`, as checks do).
+    audit: errors give `[]` (with `strict`, the audit's option, they raise, as checks do).
     """
     try:
         return _mask_map(ctx, max_rows)
     except Exception:
-        if os.environ.get("MASKCHECK_STRICT"):
+        if strict:
             raise
         return []
 
