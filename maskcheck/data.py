@@ -51,7 +51,6 @@ class Sample:
     names: list[str]
     total_seen: int = 0
     synthesized: bool = False
-    batches_seen: int = 0
     notes: list[str] = field(default_factory=list)
 
     def model_inputs(self) -> Any:
@@ -332,7 +331,7 @@ def collect(
         else None
     )
     w = np.concatenate(w_parts) if w_parts and len(w_parts) == len(xs_parts) else None
-    return Sample(xs, ys, w, source.structure, source.names, total_seen=total, batches_seen=batches)
+    return Sample(xs, ys, w, source.structure, source.names, total_seen=total)
 
 
 class _ProgressBar:

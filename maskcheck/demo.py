@@ -87,10 +87,3 @@ def fixed_labels(y: np.ndarray) -> np.ndarray:
     return np.where(y > 0, y - 1, 0).astype("int32")
 
 
-def run_demo() -> str:
-    """Audit the broken motivating case and return the report text."""
-    from maskcheck import audit
-
-    data = make_data()
-    report = audit(broken_model(), data.X_broken, data.y)
-    return report.to_text()

@@ -76,7 +76,6 @@ class CallEvent:
     outputs: list[Any] = field(default_factory=list)
     output_masks: list[Any] = field(default_factory=list)
     calls: int = 1
-    raised: bool = False
     warnings: list[str] = field(default_factory=list)
     untracked_inputs: list[int] = field(default_factory=list)
     children: list[CallEvent] = field(default_factory=list)
@@ -118,7 +117,6 @@ class Trace:
 
     events: list[CallEvent] = field(default_factory=list)
     root: CallEvent | None = None
-    root_inputs: list[Any] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     output_masks: list[Any] = field(default_factory=list)
     producer: dict[int, CallEvent] = field(default_factory=dict)
@@ -192,7 +190,6 @@ class _Tracer:
             parent.children.append(ev)
         if layer is self.root and self.trace.root is None:
             self.trace.root = ev
-            self.trace.root_inputs = list(ev.inputs)
             self.known.update(id(t) for t in ev.inputs)
         self.trace.events.append(ev)
         self.stack.append(ev)
@@ -217,9 +214,6 @@ class _Tracer:
         out = None
         try:
             out = orig(layer, *args, **kwargs)
-        except BaseException:
-            ev.raised = True
-            raise
         finally:
             self.close(ev, out)
         return out
@@ -249,9 +243,6 @@ class _Tracer:
             out = bound(*args, **kwargs)
             if self.perturb is not None:
                 out = self.perturb(ev, args, out)
-        except BaseException:
-            ev.raised = True
-            raise
         finally:
             if direct:
                 self.close(ev, out)

@@ -24,14 +24,6 @@ def backend_name() -> str:
     return str(keras.backend.backend())
 
 
-def keras_version_tuple() -> tuple[int, ...]:
-    parts = []
-    for p in KERAS_VERSION.split(".")[:3]:
-        digits = "".join(ch for ch in p if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
 def get_mask(x: Any) -> Any:
     """The Keras mask riding on tensor `x`, or None."""
     if x is None:

@@ -92,6 +92,3 @@ def lambda_takes_mask(layer: Any) -> bool:
     return bool(getattr(layer, "_fn_expects_mask_arg", False))
 
 
-def loss_function_kwargs(loss: Any) -> dict[str, Any]:
-    """The keyword arguments a `LossFunctionWrapper` passes to its function."""
-    return dict(getattr(loss, "_fn_kwargs", {}) or {})

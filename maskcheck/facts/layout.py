@@ -47,7 +47,6 @@ class StepStats:
     post: int = 0
     pre: int = 0
     mixed: int = 0
-    unpadded: int = 0
     holes: int = 0
     fully_padded: int = 0
     partial_samples: int = 0
@@ -121,7 +120,6 @@ def update_stats(
     st.post += int(post.sum())
     st.pre += int(pre.sum())
     st.mixed += int(both.sum())
-    st.unpadded += int((any_real & (n_full == 0)).sum())
     st.holes += int(has_holes.sum())
     st.fully_padded += int(fully.sum())
     _add(st.hole_idx, np.flatnonzero(has_holes), offset)
@@ -211,7 +209,6 @@ class InputLayout:
     samples: int = 0
     pad: np.ndarray | None = None
     pad_side: str | None = None
-    pad_support: float = 0.0
     mask_value: np.ndarray | None = None
     mask_source: str | None = None  # "Masking", "Embedding" or None
     mask_source_name: str | None = None
@@ -221,7 +218,6 @@ class InputLayout:
     by_mask: StepStats | None = None
     transform: str | None = None
     transform_clean: float = 0.0
-    transform_tested: int = 0
     after_fix: StepStats | None = None
     id_min: int | None = None
     id_max: int | None = None
@@ -304,8 +300,8 @@ class LayoutAccumulator:
             if lay.mask_zero:
                 lay.mask_value = np.zeros(1)
         xf = x if x.dtype.kind == "f" else x.astype("float64")
-        pad, side, support = detect_pad(xf)
-        lay.pad, lay.pad_side, lay.pad_support = pad, side, support
+        pad, side, _support = detect_pad(xf)
+        lay.pad, lay.pad_side = pad, side
         if pad is not None:
             lay.by_pad = StepStats()
         if lay.mask_value is not None:
@@ -343,7 +339,7 @@ class LayoutAccumulator:
             clean = (st.post + st.pre) / n
             no_partial = 1.0 - st.partial_samples / n
             if no_partial >= TRANSFORM_NO_PARTIAL and clean >= TRANSFORM_CLEAN:
-                lay.transform, lay.transform_clean, lay.transform_tested = name, clean, n
+                lay.transform, lay.transform_clean = name, clean
                 lay.after_fix = StepStats()
                 if lay.pad is None:
                     lay.pad, lay.pad_side, lay.by_pad = np.array(pad, copy=True), "scattered", StepStats()
