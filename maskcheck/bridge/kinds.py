@@ -52,30 +52,25 @@ CONFUSION_METRICS = (
 )
 
 
-@cache
-def _keras_classes(names: tuple[str, ...]) -> tuple[type, ...]:
+def _classes_in(root: Any, names: tuple[str, ...]) -> tuple[type, ...]:
     found = []
     for name in names:
-        for namespace in (keras.layers, keras.metrics, keras):
+        for namespace in (root.layers, root.metrics, root):
             cls = getattr(namespace, name, None)
             if isinstance(cls, type):
                 found.append(cls)
                 break
     return tuple(found)
+
+
+@cache
+def _keras_classes(names: tuple[str, ...]) -> tuple[type, ...]:
+    return _classes_in(keras, names)
 
 
 def _legacy_classes(names: tuple[str, ...]) -> tuple[type, ...]:
     legacy = sys.modules.get("tf_keras")
-    if legacy is None:
-        return ()
-    found = []
-    for name in names:
-        for namespace in (legacy.layers, legacy.metrics, legacy):
-            cls = getattr(namespace, name, None)
-            if isinstance(cls, type):
-                found.append(cls)
-                break
-    return tuple(found)
+    return () if legacy is None else _classes_in(legacy, names)
 
 
 def is_legacy_op(layer: Any) -> bool:
