@@ -234,7 +234,7 @@ class _Tracer:
         direct = top is None or top.layer is not layer or top.call_entered
         ev = self.open(layer, args, kwargs, direct=True) if direct or top is None else top
         ev.call_entered = True
-        ev.received_masks, ev.attention_masks = _received_masks(kwargs)
+        ev.received_masks, ev.attention_masks = _received_masks(args, kwargs)
         ev.call_inputs = _all_tensor_args(args, kwargs)
         self.known.update(id(t) for t in ev.call_inputs)
         self.trace.keepalive.extend(ev.call_inputs)
@@ -249,21 +249,32 @@ class _Tracer:
         return out
 
 
-def _received_masks(kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """The step masks a `call()` received (`mask=`, and (batch, time) `*_mask=` arguments such as
-    MultiHeadAttention's `query_mask` or keras-hub's `padding_mask`), and its attention masks
-    (`attention_mask=`, `self_attention_mask=`, ...: (batch, [heads,] Tq, Tk) or broadcastable,
-    which are not masks over steps)."""
-    step: list[Any] = flatten([kwargs.get("mask")])
+def is_step_mask(mask: Any, tensor: Any) -> bool:
+    """Whether `mask` masks steps of `tensor` ((batch, time), or every axis of the tensor but its
+    last), rather than pairs of steps (an attention mask has the rank of the attention scores)."""
+    rank, data_rank = len(kb.shape_of(mask)), len(kb.shape_of(tensor))
+    return rank == 2 or (rank > 2 and rank == data_rank - 1)
+
+
+def _received_masks(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """The step masks a `call()` received, and its attention masks.
+
+    Step masks: `mask=` and `*_mask=` arguments (MultiHeadAttention's `query_mask`, keras-hub's
+    `padding_mask`) of shape (batch, time), or (batch, time, ...) matching the input but for its
+    last axis (Masking over frames). Attention masks: `attention_mask=`, `self_attention_mask=`,
+    ..., and any other mask of rank 3 or more, such as the (batch, [heads,] Tq, Tk) mask attention
+    hands its Softmax; they mask pairs of steps, not steps."""
+    first = _first_tensor_arg(args, kwargs)
+    step: list[Any] = []
     attention: list[Any] = []
     for key, value in kwargs.items():
-        if not key.endswith("_mask") or value is None:
+        if value is None or not (key == "mask" or key.endswith("_mask")):
             continue
-        if "attention" in key:
-            attention.extend(flatten([value]))
-        else:
-            for m in flatten([value]):
-                (step if len(kb.shape_of(m)) == 2 else attention).append(m)
+        for m in flatten([value]):
+            if m is None:
+                continue
+            is_step = len(kb.shape_of(m)) == 2 or (bool(first) and is_step_mask(m, first[0]))
+            (step if is_step and "attention" not in key else attention).append(m)
     return step, attention
 
 

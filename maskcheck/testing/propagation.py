@@ -42,3 +42,24 @@ def transformer(per_step: bool = False) -> CaseInput:
     x = layers.LayerNormalization()(x)
     out = layers.Dense(3)(x) if per_step else layers.GlobalAveragePooling1D()(x)
     return CaseInput(keras.Model(inp, out), padded_ids())
+
+
+def attention_mask_only() -> CaseInput:
+    """Ids -> Embedding (no mask_zero) -> MultiHeadAttention given `attention_mask=(ids != 0)[:, None, :]`
+    (B, 1, T): the padding reaches attention only as an attention mask, never as a step mask."""
+    inp = keras.Input((10,), dtype="int32")
+    x = layers.Embedding(20, 8)(inp)
+    keep = keras.ops.not_equal(inp, 0)[:, None, :]
+    a = layers.MultiHeadAttention(2, 4)(x, x, attention_mask=keep)
+    return CaseInput(keras.Model(inp, layers.Dense(2)(a)), padded_ids())
+
+
+def softmax_with_pair_mask() -> CaseInput:
+    """A Softmax over two heads' attention scores (B, 2, T, T) given the key padding as a
+    (B, 1, 1, T) `mask=`, as keras-hub's attention layers do; the mask rides on its output."""
+    inp = keras.Input((10,), dtype="int32")
+    x = layers.Embedding(20, 8)(inp)
+    keep = keras.ops.not_equal(inp, 0)[:, None, None, :]
+    scores = keras.ops.stack([keras.ops.einsum("btd,bsd->bts", x, x)] * 2, axis=1)
+    w = layers.Softmax()(scores, mask=keep)
+    return CaseInput(keras.Model(inp, layers.Dense(2)(w)), padded_ids())

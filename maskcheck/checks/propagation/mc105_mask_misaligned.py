@@ -9,6 +9,7 @@ from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
+from maskcheck.trace import is_step_mask
 
 # How much of the forward pass's error message is quoted (its first line, cut to this length).
 _ERROR_CHARS = 300
@@ -77,6 +78,14 @@ class MaskMisaligned(Check):
             lambda t: _downsampling(t, t.custom_layers.DownsampleWithMask()),
         ),
         Valid("Masking -> BiLSTM -> TimeDistributed tagger", lambda t: t.propagation.tagger()),
+        Valid(
+            "MultiHeadAttention with a (B, 1, T) attention_mask and no step mask",
+            lambda t: t.propagation.attention_mask_only(),
+        ),
+        Valid(
+            "Softmax over (B, T, T) scores given the (B, T, T) pair mask",
+            lambda t: t.propagation.softmax_with_pair_mask(),
+        ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
@@ -90,7 +99,7 @@ class MaskMisaligned(Check):
         for ev in ctx.events:
             pairs: list[tuple[Any, Any, str]] = []
             for o, m in zip(ev.outputs, ev.output_masks, strict=False):
-                if m is not None:
+                if m is not None and is_step_mask(m, o):
                     pairs.append((o, m, "output"))
             if ev.first_inputs:
                 for m in ev.received_masks[:1]:
