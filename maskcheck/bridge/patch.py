@@ -139,10 +139,9 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
 
     if backend.backend() != "tensorflow" or not isinstance(layer, layers.RNN) or not args:
         return None
-    func: Call | None = getattr(bound, "__func__", None)
-    if func is None or func is not getattr(type(layer), "call", None):
+    unbound: Call = getattr(bound, "__func__", None) or bound
+    if unbound is not getattr(type(layer), "call", None):
         return None  # an instance-level `call` of the user's: leave it alone
-    unbound: Call = func
     shape = getattr(args[0], "shape", None)
     if shape is None or len(shape) < 3 or shape[1] is None or int(shape[1]) < COMPILE_RNN_MIN_STEPS:
         return None
