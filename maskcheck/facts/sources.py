@@ -108,7 +108,7 @@ def masks_seen(trace: Trace, n: int, t: int) -> list[np.ndarray]:
             arr = np.asarray(kb.to_numpy(m)).astype(bool)
         except Exception:
             continue
-        out.append(arr.reshape(n, -1, t).any(axis=1))
+        out.append(np.asarray(arr.reshape(n, -1, t).any(axis=1), dtype=bool))
     return out
 
 
