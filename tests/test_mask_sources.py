@@ -39,3 +39,13 @@ def test_only_the_unmasked_decoder_embedding_is_reported() -> None:
     report = maskcheck.audit(case.model, case.X)
     found = [f for f in report.findings if f.code == "MC207"]
     assert len(found) == 1 and "decoder_ids" in found[0].message
+
+
+def test_padding_never_masked_is_an_error_only_when_another_input_is_masked() -> None:
+    alone = t.padding.unmasked_floats()
+    beside = t.padding.unmasked_floats(masked_other=True)
+    sev = {
+        name: [str(f.severity) for f in maskcheck.audit(c.model, c.X).findings if f.code == "MC211"]
+        for name, c in (("alone", alone), ("beside", beside))
+    }
+    assert sev == {"alone": ["warning"], "beside": ["error"]}

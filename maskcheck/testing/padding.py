@@ -171,7 +171,8 @@ def ids_with_attention_mask(n: int = 32, t: int = 10) -> CaseInput:
 
 def ids_and_padding_mask(mask: str = "right", n: int = 32, t: int = 10, pool: str = "masked") -> CaseInput:
     """The keras-hub convention: `token_ids` and a `padding_mask` input, an Embedding without
-    mask_zero, attention masked by `padding_mask`. mask: "right" (ids != 0), "ones" (np.ones_like).
+    mask_zero, attention masked by `padding_mask`. mask: "right" (ids != 0), "ones" (np.ones_like),
+    "shifted" (one step short), "first_pad" (also the first pad step: GPT-2's end-token convention).
     pool: "masked" (mean over real steps by the padding mask), "max" (GlobalMaxPooling1D over
     every step, padding included)."""
     ids_in = keras.Input((t,), dtype="int32", name="token_ids")
@@ -186,7 +187,15 @@ def ids_and_padding_mask(mask: str = "right", n: int = 32, t: int = 10, pool: st
         pooled = keras.ops.sum(a * w, axis=1) / keras.ops.maximum(keras.ops.sum(w, axis=1), 1.0)
     model = keras.Model({"token_ids": ids_in, "padding_mask": mask_in}, layers.Dense(2)(pooled))
     ids = padded_ids(n, t)
-    m = np.ones_like(ids) if mask == "ones" else (ids != 0).astype("int32")
+    real = ids != 0
+    if mask == "ones":
+        m = np.ones_like(ids)
+    elif mask == "shifted":  # one step short: the last real token is marked as padding
+        m = np.concatenate([real[:, 1:], np.zeros_like(real[:, :1])], axis=1).astype("int32")
+    elif mask == "first_pad":  # GPT-2's convention: the first pad (end) token is marked real
+        m = (real | np.concatenate([np.ones_like(real[:, :1]), real[:, :-1]], axis=1)).astype("int32")
+    else:
+        m = real.astype("int32")
     return CaseInput(model, {"token_ids": ids, "padding_mask": m})
 
 

@@ -49,8 +49,18 @@ class ExplicitMaskMismatch(DataCheck):
 
     INVALID = (
         Invalid("padding_mask = np.ones_like(ids)", lambda t: t.padding.ids_and_padding_mask(mask="ones")),
+        Invalid(
+            "padding_mask one step short (the last real token masked)",
+            lambda t: t.padding.ids_and_padding_mask(mask="shifted"),
+        ),
     )
-    VALID = (Valid("padding_mask = ids != 0", lambda t: t.padding.ids_and_padding_mask()),)
+    VALID = (
+        Valid("padding_mask = ids != 0", lambda t: t.padding.ids_and_padding_mask()),
+        Valid(
+            "padding_mask also marks the first pad (end) token, GPT-2's convention",
+            lambda t: t.padding.ids_and_padding_mask(mask="first_pad"),
+        ),
+    )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         layouts = {lay.index: lay for lay in self.layouts(ctx)}
