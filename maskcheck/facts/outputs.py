@@ -151,27 +151,55 @@ def as_ids(y: np.ndarray, units: int) -> np.ndarray | None:
     return arr.astype("int64")
 
 
-def x_padded(trace: Trace, t_len: int | None) -> np.ndarray | None:
-    """(samples, steps) bool: the steps masked off by the first mask-making layer whose mask has
-    `t_len` steps, or None."""
+def source_padded(trace: Trace, t_len: int | None) -> np.ndarray | None:
+    """(samples, steps) bool: the steps masked off by the mask-making layers whose masks have
+    `t_len` steps, when they all agree (an encoder's and a decoder's masks of one length do not),
+    else None."""
+    found: np.ndarray | None = None
     for src in creators(trace):
         m = src.output_masks[0]
         if len(shape(m)) == 2 and shape(m)[1] == t_len:
-            return ~np.asarray(kb.to_numpy(m), dtype=bool)
-    return None
+            pad = ~np.asarray(kb.to_numpy(m), dtype=bool)
+            if found is not None and (found.shape != pad.shape or (found != pad).any()):
+                return None
+            found = pad
+    return found
 
 
-def infer_labels(ids: np.ndarray, x_pad: np.ndarray | None) -> Labels | None:
-    """The padding label and padded steps of `ids`: the label at X's masked steps, else the label
-    filling the ends of y; None when neither is clear."""
+def mask_padded(mask: Any, n_steps: tuple[int | None, ...]) -> np.ndarray | None:
+    """(samples, steps) bool: the steps a runtime mask of that shape switches off, or None when
+    there is no such mask or it switches off nothing."""
+    if mask is None:
+        return None
+    pad = ~np.asarray(kb.to_numpy(mask), dtype=bool)
+    return pad if pad.shape == n_steps and pad.any() else None
+
+
+def weight_padded(w: Any, n_steps: tuple[int | None, ...]) -> np.ndarray | None:
+    """(samples, steps) bool: the zero-weight steps of a per-step `sample_weight`, or None when it
+    is not per step or weights every step."""
+    if w is None:
+        return None
+    arr = np.asarray(w)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.shape != n_steps or arr.dtype.kind not in "biuf":
+        return None
+    pad = arr == 0
+    return pad if pad.any() else None
+
+
+def infer_labels(
+    ids: np.ndarray, x_pad: np.ndarray | None, where: str = "the masked steps of X"
+) -> Labels | None:
+    """The padding label and padded steps of `ids`: the label at the known padded steps `x_pad`
+    (found at `where`), else the label filling the ends of y; None when neither is clear."""
     if x_pad is not None and x_pad.any():
         vals, counts = np.unique(ids[x_pad], return_counts=True)
         k = int(np.argmax(counts))
         if counts[k] / counts.sum() >= PAD_LABEL_SHARE:
             real = np.unique(ids[~x_pad])
-            return Labels(
-                ids, x_pad, int(vals[k]), "the label at the masked steps of X", [int(v) for v in real]
-            )
+            return Labels(ids, x_pad, int(vals[k]), f"the label at {where}", [int(v) for v in real])
     vec, side, _ = detect_pad(ids.astype("float64"))
     if vec is not None and side is not None:
         p = int(np.asarray(vec).ravel()[0])
@@ -186,11 +214,19 @@ def infer_labels(ids: np.ndarray, x_pad: np.ndarray | None) -> Labels | None:
 class OutputFacts:
     """The facts about one model output, each computed on first use."""
 
-    def __init__(self, model: Any, trace: Trace, y: list[np.ndarray] | None, index: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        trace: Trace,
+        y: list[np.ndarray] | None,
+        index: int,
+        sample_weight: Any = None,
+    ) -> None:
         self.model = model
         self.trace = trace
         self.y = y
         self.index = index
+        self.sample_weight = sample_weight
 
     @property
     def tensor(self) -> Any:
@@ -214,10 +250,32 @@ class OutputFacts:
         return loss_info(loss_identifier(self.model, self.index))
 
     @cached_property
-    def x_padded(self) -> np.ndarray | None:
-        """X's padded steps (where a layer's mask is off) aligned with this per-step output."""
+    def step_padding(self) -> tuple[np.ndarray, str] | None:
+        """The padded steps of this per-step output, (samples, steps) bool, and where they were
+        read: the runtime mask the output carries (what a masked loss drops), else the zero-weight
+        steps of a per-step `sample_weight`, else the mask sources of the output's length when
+        they agree. None when none of them shows padding (the labels may still: see `labels`)."""
         so = self._steps()
-        return None if so is None else x_padded(self.trace, so[1])
+        if so is None:
+            return None
+        n_steps = tuple(so[:2])
+        masks = self.trace.output_masks
+        pad = mask_padded(masks[self.index] if self.index < len(masks) else None, n_steps)
+        if pad is not None:
+            return pad, "the steps the output's mask switches off"
+        pad = weight_padded(self.sample_weight, n_steps)
+        if pad is not None:
+            return pad, "the zero-weight steps of sample_weight"
+        pad = source_padded(self.trace, so[1])
+        if pad is not None and pad.any():
+            return pad, "the masked steps of X"
+        return None
+
+    @property
+    def step_padded(self) -> np.ndarray | None:
+        """The padded steps of `step_padding`, or None."""
+        found = self.step_padding
+        return None if found is None else found[0]
 
     @cached_property
     def label_ids(self) -> np.ndarray | None:
@@ -233,7 +291,8 @@ class OutputFacts:
         so, ids = self._steps(), self.label_ids
         if so is None or ids is None or ids.shape[1] != so[1] or ids.shape[0] != so[0]:
             return None
-        return infer_labels(ids, self.x_padded)
+        found = self.step_padding
+        return infer_labels(ids, *found) if found is not None else infer_labels(ids, None)
 
     @cached_property
     def predicted_ids(self) -> np.ndarray | None:
@@ -246,3 +305,32 @@ class OutputFacts:
             return np.argmax(pred, axis=-1)
         thr = 0.0 if head.activation == "linear" else 0.5  # a logit's or a probability's midpoint
         return (pred[..., 0] > thr).astype("int64")
+
+    def confidence(self, k: int, steps: np.ndarray) -> float | None:
+        """How sure the head is of class `k` at `steps` ((samples, steps) bool), from 0 (chance)
+        to 1 (certain): the mean probability it gives `k` there, rescaled so that chance level
+        (1/units for a softmax or logits, 0.5 for a sigmoid unit) is 0. An untrained head sits
+        near 0, a learned answer near 1. None without a head, at no steps, or for a head whose
+        outputs are neither probabilities nor logits (relu, tanh, ...)."""
+        head = self.head
+        if head is None or not steps.any():
+            return None
+        out = np.asarray(kb.to_numpy(self.trace.outputs[self.index]), dtype="float64")
+        act = head.activation
+        if head.units > 1:
+            if not 0 <= k < out.shape[-1]:
+                return None
+            if act in ("softmax", "linear"):
+                p = out if act == "softmax" else np.exp(out - out.max(axis=-1, keepdims=True))
+                p = p / np.maximum(p.sum(axis=-1, keepdims=True), 1e-12)
+                prob, chance = p[..., k], 1.0 / out.shape[-1]
+            elif act == "sigmoid":
+                prob, chance = out[..., k], 0.5
+            else:
+                return None
+        else:
+            if act not in ("sigmoid", "linear"):
+                return None
+            p1 = out[..., 0] if act == "sigmoid" else 1.0 / (1.0 + np.exp(-out[..., 0]))
+            prob, chance = (p1 if k == 1 else 1.0 - p1), 0.5
+        return float((prob[steps].mean() - chance) / (1.0 - chance))

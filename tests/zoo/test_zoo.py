@@ -17,8 +17,6 @@ import maskcheck
 from zoo import models as M
 from zoo import oracle as O
 
-ITEM3 = "item 3: MC305/MC306 on an encoder-decoder whose source and target have the same length"
-ITEM4 = "item 4: MC305 on a causal LM with sample_weight = padding_mask whose pad token is its end token"
 ITEM5 = "item 5: MC102 on an uncompiled model without y (the guide's masked temporal softmax)"
 ITEM7 = "item 7: Embedding without mask_zero nested in a custom layer is invisible, MC207 not reported"
 ITEM8_212 = "item 8: explicit padding_mask not checked against the ids (MC212)"
@@ -31,9 +29,6 @@ ITEM8_207 = "item 8: MC207 on T5, whose padding is masked by its explicit paddin
 # False errors on correct models, today.
 FALSE_ERRORS: dict[str, str] = {
     "hub:t5:correct": ITEM8_207,
-    "gpt2lm:correct": ITEM4,
-    "kio_nmt_transformer:correct": ITEM3,
-    "kio_lstm_seq2seq:correct": ITEM3,
     "guide_temporal_softmax:correct": ITEM5,
 }
 # Broken models whose root cause is missed (or not first), today.
