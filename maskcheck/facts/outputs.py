@@ -308,29 +308,37 @@ class OutputFacts:
 
     def confidence(self, k: int, steps: np.ndarray) -> float | None:
         """How sure the head is of class `k` at `steps` ((samples, steps) bool), from 0 (chance)
-        to 1 (certain): the mean probability it gives `k` there, rescaled so that chance level
-        (1/units for a softmax or logits, 0.5 for a sigmoid unit) is 0. An untrained head sits
-        near 0, a learned answer near 1. None without a head, at no steps, or for a head whose
-        outputs are neither probabilities nor logits (relu, tanh, ...)."""
+        to 1 (certain): log(p / chance) / log(1 / chance) for the mean probability p it gives `k`
+        there, where chance is 1/units for a softmax or logits and 0.5 for a sigmoid unit (a
+        multi-unit sigmoid head is also read normalised over its units, as sparse cross-entropy
+        reads it, and the surer reading counts). The log scale treats a 50-class head at 0.3 as
+        sure as a 3-class head at 0.7. An untrained head sits near 0 (or below), a learned answer
+        near 1. None without a head, at no steps, or for a head whose outputs are neither
+        probabilities nor logits (relu, tanh, ...)."""
         head = self.head
         if head is None or not steps.any():
             return None
         out = np.asarray(kb.to_numpy(self.trace.outputs[self.index]), dtype="float64")
         act = head.activation
+        readings: list[tuple[np.ndarray, float]] = []  # (probability of k per step, chance level)
         if head.units > 1:
-            if not 0 <= k < out.shape[-1]:
+            units = out.shape[-1]
+            if not 0 <= k < units:
                 return None
-            if act in ("softmax", "linear"):
-                p = out if act == "softmax" else np.exp(out - out.max(axis=-1, keepdims=True))
-                p = p / np.maximum(p.sum(axis=-1, keepdims=True), 1e-12)
-                prob, chance = p[..., k], 1.0 / out.shape[-1]
+            if act == "linear":
+                out = np.exp(out - out.max(axis=-1, keepdims=True))
             elif act == "sigmoid":
-                prob, chance = out[..., k], 0.5
-            else:
+                readings.append((out[..., k], 0.5))
+            elif act != "softmax":
                 return None
+            norm = out / np.maximum(out.sum(axis=-1, keepdims=True), 1e-12)
+            readings.append((norm[..., k], 1.0 / units))
         else:
             if act not in ("sigmoid", "linear"):
                 return None
             p1 = out[..., 0] if act == "sigmoid" else 1.0 / (1.0 + np.exp(-out[..., 0]))
-            prob, chance = (p1 if k == 1 else 1.0 - p1), 0.5
-        return float((prob[steps].mean() - chance) / (1.0 - chance))
+            readings.append((p1 if k == 1 else 1.0 - p1, 0.5))
+        return max(
+            float(np.log(max(float(prob[steps].mean()), 1e-12) / chance) / np.log(1.0 / chance))
+            for prob, chance in readings
+        )

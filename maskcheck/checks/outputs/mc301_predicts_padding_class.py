@@ -65,8 +65,9 @@ class PredictsPaddingClass(OutputCheck):
 
     MIN_CONFIDENCE = Threshold(
         0.5,
-        "Mean probability of the padding label on the real steps predicted as padding, rescaled from "
-        "chance (0) to certain (1), from which the model counts as trained. Lower reports an untrained "
+        "Mean probability of the padding label on the real steps predicted as padding, rescaled on a "
+        "log scale from chance (0) to certain (1; 0.5 is p = 0.58 for 3 classes, 0.14 for 50), from "
+        "which the model counts as trained. Lower reports an untrained "
         "head whose argmax lands on padding by chance; higher misses a model that learned padding "
         "with moderate confidence.",
     )

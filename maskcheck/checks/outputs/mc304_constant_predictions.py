@@ -61,8 +61,9 @@ class ConstantPredictions(OutputCheck):
 
     MIN_CONFIDENCE = Threshold(
         0.5,
-        "Mean probability of the constant class on the real steps, rescaled from chance (0) to certain "
-        "(1), from which the model counts as trained. Lower reports an untrained head whose argmax "
+        "Mean probability of the constant class on the real steps, rescaled on a log scale from chance "
+        "(0) to certain (1; 0.5 is p = 0.58 for 3 classes, 0.14 for 50), from which the model counts "
+        "as trained. Lower reports an untrained head whose argmax "
         "happens to be constant; higher misses a model that collapsed with moderate confidence.",
     )
 
