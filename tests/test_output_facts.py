@@ -76,3 +76,16 @@ def test_padding_of_an_unmasked_output_is_the_zero_weight_steps() -> None:
     lab = facts.labels
     assert lab is not None and np.array_equal(lab.padded, w == 0)
     assert lab.pad_label == 2 and 2 in lab.real_classes  # the end label is also a real label
+
+
+def test_an_unmasked_decoder_borrows_no_padding_from_the_masked_encoder() -> None:
+    case = T.teacher_forced_seq2seq(decoder_masked=False)
+    facts = _facts(case.model, case.X, case.y)
+    assert facts.step_padding is None  # the decoder's steps come from an input no mask source reads
+
+
+def test_steps_made_inside_the_model_take_the_padding_of_its_mask_source() -> None:
+    case = T.autoencoder()  # Masking -> LSTM -> RepeatVector -> LSTM: the output carries no mask
+    found = _facts(case.model, case.X, case.y).step_padding
+    assert found is not None and "masked steps of X" in found[1]
+    assert np.array_equal(found[0], ~case.X.any(-1))

@@ -14,6 +14,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
+from maskcheck.bridge.graph import is_graph_model
 from maskcheck.bridge.kinds import is_kind
 from maskcheck.facts.flow import creators, shape
 from maskcheck.facts.layout import detect_pad, end_padding
@@ -151,18 +152,77 @@ def as_ids(y: np.ndarray, units: int) -> np.ndarray | None:
     return arr.astype("int64")
 
 
-def source_padded(trace: Trace, t_len: int | None) -> np.ndarray | None:
-    """(samples, steps) bool: the steps masked off by the mask-making layers whose masks have
-    `t_len` steps, when they all agree (an encoder's and a decoder's masks of one length do not),
-    else None."""
+def _has_steps(t: Any, t_len: int | None) -> bool:
+    """`t` has a time axis of `t_len` steps: (batch, T, ...) values or (batch, T) integer ids.
+    A (batch, units) state whose unit count happens to equal T is no time axis."""
+    s = shape(t)
+    if len(s) < 2 or s[1] != t_len:
+        return False
+    return len(s) >= 3 or "int" in str(getattr(t, "dtype", ""))
+
+
+def time_path(trace: Trace, out: Any, t_len: int | None) -> tuple[set[int], bool]:
+    """Walk back from `out` through tensors with its time axis: the ids of the calls on the way
+    (a call's enclosing calls included, as a wrapper may reshape the steps away) and whether a
+    model input of a functional model was reached (the output's steps come from that input). A
+    tensor without the time axis (an encoder's state, RepeatVector's input) ends the walk."""
+    root = trace.root
+    graph = root is not None and is_graph_model(root.layer)
+    seen: set[int] = set()
+    calls: set[int] = set()
+    reached_input = False
+    todo: list[tuple[Any, CallEvent | None]] = [(out, None)]
+    while todo:
+        t, consumer = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        ev = trace.producer.get(id(t))
+        if ev is None:
+            # every operation of a functional model is traced: an unproduced tensor fed to one of
+            # its top-level calls is a model input (in subclassed code it may be an untraced op)
+            reached_input |= graph and consumer is not None and consumer.parent is root
+            continue
+        while ev is not None and ev is not root and id(ev) not in calls:
+            calls.add(id(ev))
+            todo.extend((x, ev) for x in ev.inputs if _has_steps(x, t_len))
+            ev = ev.parent
+    return calls, reached_input
+
+
+def _within(ev: CallEvent, calls: set[int]) -> bool:
+    node: CallEvent | None = ev
+    while node is not None:
+        if id(node) in calls:
+            return True
+        node = node.parent
+    return False
+
+
+def source_padded(trace: Trace, out: Any, t_len: int | None) -> np.ndarray | None:
+    """(samples, steps) bool: the steps masked off by the mask-making layers (with masks of `t_len`
+    steps) that `out`'s steps come from, when they all agree, else None. When the steps come from
+    a model input that no mask source reads (an unmasked decoder beside a masked encoder), none;
+    when they are made inside the model (RepeatVector), every mask source of that length."""
+    sources = [
+        src
+        for src in creators(trace)
+        if src.output_masks
+        and len(shape(src.output_masks[0])) == 2
+        and shape(src.output_masks[0])[1] == t_len
+    ]
+    calls, reached_input = time_path(trace, out, t_len)
+    on_path = [src for src in sources if _within(src, calls)]
+    if on_path:
+        sources = on_path
+    elif reached_input:
+        return None
     found: np.ndarray | None = None
-    for src in creators(trace):
-        m = src.output_masks[0]
-        if len(shape(m)) == 2 and shape(m)[1] == t_len:
-            pad = ~np.asarray(kb.to_numpy(m), dtype=bool)
-            if found is not None and (found.shape != pad.shape or (found != pad).any()):
-                return None
-            found = pad
+    for src in sources:
+        pad = ~np.asarray(kb.to_numpy(src.output_masks[0]), dtype=bool)
+        if found is not None and (found.shape != pad.shape or (found != pad).any()):
+            return None
+        found = pad
     return found
 
 
@@ -266,7 +326,7 @@ class OutputFacts:
         pad = weight_padded(self.sample_weight, n_steps)
         if pad is not None:
             return pad, "the zero-weight steps of sample_weight"
-        pad = source_padded(self.trace, so[1])
+        pad = source_padded(self.trace, self.tensor, so[1])
         if pad is not None and pad.any():
             return pad, "the masked steps of X"
         return None

@@ -41,8 +41,8 @@ class LossCountsPadding(OutputCheck):
     ## Known problems
     The padded steps of an output are, in this order: the steps the mask it carries at run time
     switches off (in an encoder-decoder that is the decoder's mask, whatever the encoder's
-    length), the zero-weight steps of a per-step `sample_weight`, the steps the mask sources of
-    its length mask off when they agree, and last the label filling the padded ends of y (see
+    length), the zero-weight steps of a per-step `sample_weight`, the steps masked off by the
+    mask sources its steps come from when they agree, and last the label filling the padded ends of y (see
     MC301). An output without a time axis, or data where none of these shows padding, is not
     tested. Padded steps whose label is the loss's `ignore_class` are left unchanged, as the
     loss drops them by design. Where the padded steps are predicted uniformly every label

@@ -23,10 +23,12 @@ class LabelsMisaligned(OutputCheck):
 
     ## Known problems
     X's padded steps are those the mask the output carries switches off, else the zero-weight
-    steps of a per-step `sample_weight`, else those the mask sources of the output's length mask
-    off when they agree; without any of them, or when X's own layout is wrong (MC201), nothing
-    is compared. With teacher forcing (y is the decoder input shifted by one) y holds the
-    padding label one step before the mask ends; that step is real and y is aligned. y's
+    steps of a per-step `sample_weight`, else those masked off by the mask sources its steps come
+    from (traced back through tensors with its time axis), when they agree; an output whose steps
+    come from an input no mask source reads borrows no other input's mask. Without any of them,
+    or when X's own layout is wrong (MC201), nothing is compared. With teacher forcing (y is
+    the decoder input shifted by one) y holds the padding label one step before the mask ends;
+    that step is real and y is aligned. y's
     padding is the label filling one end of y; a real label equal to the padding label next to
     the padding is taken as padding, so only y-padding outside X's padding, and X-padding where
     y holds another label, count. Named thresholds: `ALIGNED_SHARE` (the share of X's padded
@@ -73,6 +75,10 @@ class LabelsMisaligned(OutputCheck):
         Valid(
             "encoder-decoder of one length: y shifted by one step (teacher forcing)",
             lambda t: t.outputs.teacher_forced_seq2seq(),
+        ),
+        Valid(
+            "encoder-decoder of one length, decoder unmasked: the encoder's mask is not the output's",
+            lambda t: t.outputs.teacher_forced_seq2seq(decoder_masked=False),
         ),
     )
 
