@@ -94,7 +94,7 @@ class AuditContext:
         """The head, loss, labels and predictions of model output i, each computed once."""
         facts = self._outputs.get(i)
         if facts is None:
-            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i)
+            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i, self.sample_weight)
         return facts
 
     def symbolic_output_mask(self, i: int) -> bool | None:
