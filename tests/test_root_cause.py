@@ -66,3 +66,24 @@ def test_output_unmasked_without_loss_or_y_is_info() -> None:
     compiled, _ = _conv_tagger(compiled=True)
     (again,) = maskcheck.audit(compiled, x, np.zeros((x.shape[0], 10, 2), "float32")).by_code("MC102")
     assert str(again.severity) == "error"
+
+
+def _f(code: str, severity: str = "error", **details: object) -> maskcheck.Finding:
+    from maskcheck.report import Finding, Severity
+
+    return Finding(code, code.lower(), Severity(severity), f"{code} says", "fix", details=dict(details))
+
+
+def test_ordering_rules() -> None:
+    from maskcheck.facts.ordering import root_cause_first
+
+    # a warning that explains an error leads it; unrelated findings keep their place
+    out = root_cause_first([_f("MC104"), _f("MC305"), _f("MC211", "warning")])
+    assert [f.code for f in out] == ["MC104", "MC211", "MC305"]
+    assert out[2].details["caused_by"] == "MC211" and "caused_by" not in out[0].details
+    # a chain names its root
+    out = root_cause_first([_f("MC101"), _f("MC102", output=0), _f("MC305")])
+    assert [f.details.get("caused_by") for f in out] == [None, "MC101", "MC101"]
+    # findings about different model outputs are not linked
+    out = root_cause_first([_f("MC102", output=1), _f("MC305", output=0)])
+    assert all("caused_by" not in f.details for f in out)

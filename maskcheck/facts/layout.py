@@ -276,7 +276,8 @@ def keras_mask_value(layer: Any, data_dtype: np.dtype) -> np.floating[Any]:
         dt = data_dtype if data_dtype.kind == "f" else np.dtype("float32")
     else:
         dt = np.asarray(mv).dtype if np.asarray(mv).dtype.kind == "f" else np.dtype("float32")
-    return np.asarray(float(np.asarray(mv).ravel()[0]), dtype=dt)[()]
+    value: np.floating[Any] = dt.type(float(np.asarray(mv).ravel()[0]))
+    return value
 
 
 class LayoutAccumulator:

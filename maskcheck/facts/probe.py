@@ -104,9 +104,9 @@ def probe(
         return result
     masks_2d = [e.output_masks[0] for e in sources if len(shape(e.output_masks[0])) == 2]
     if masks_2d:
-        real = _real_positions(masks_2d[0])
-        result.extended = _extended(model, inputs, trace, real, extra_steps, atol, rtol)
-        result.trimmed = _trimmed(model, inputs, trace, real, atol, rtol)
+        steps = _real_positions(masks_2d[0])
+        result.extended = _extended(model, inputs, trace, steps, extra_steps, atol, rtol)
+        result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
     rng = np.random.default_rng(seed)
@@ -221,9 +221,12 @@ def _flatten_outputs(out: Any) -> list[Any]:
     return [out]
 
 
+Pair = tuple[int, Any, Any, "np.ndarray | None"]
+
+
 def _compare(
     shape_probe: ShapeProbe,
-    pairs: list[tuple[int, Any, Any, np.ndarray | None]],
+    pairs: list[Pair],
     rows: np.ndarray,
     atol: float,
     rtol: float,
@@ -262,7 +265,7 @@ def _extended(
     outs = _call(model, longer)
     if outs is None:
         return None
-    pairs = []
+    pairs: list[Pair] = []
     for i, (a, b) in enumerate(zip(trace.outputs, outs, strict=False)):
         sa, sb = shape(a), shape(b)
         if time_aligned(a, t_len) and len(sb) == len(sa) and sb[1] == t_len + steps:
@@ -293,7 +296,7 @@ def _trimmed(
     outs = _call(model, short)
     if outs is None:
         return None
-    pairs = []
+    pairs: list[Pair] = []
     for i, (a, b) in enumerate(zip(trace.outputs, outs, strict=False)):
         sa, sb = shape(a), shape(b)
         mine = kb.to_numpy(a)[rows]

@@ -99,7 +99,11 @@ class MaskedMean(layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs: Any, mask: Any = None) -> Any:
-        m = keras.ops.ones(keras.ops.shape(inputs)[:2]) if mask is None else keras.ops.cast(mask, inputs.dtype)
+        m = (
+            keras.ops.ones(keras.ops.shape(inputs)[:2])
+            if mask is None
+            else keras.ops.cast(mask, inputs.dtype)
+        )
         total = keras.ops.sum(inputs * keras.ops.expand_dims(m, -1), axis=1)
         if self.by_steps:
             return total / keras.ops.cast(keras.ops.shape(inputs)[1], inputs.dtype)
