@@ -27,7 +27,8 @@ class OutputDependsOnPadding(Check):
     change with batch composition and padding length, and the model learns from padding.
 
     ## Known problems
-    It costs a second forward pass (two more with a variable time axis), and is skipped when the
+    It costs a second forward pass (two more, on at most 32 sequences each, with a variable time
+    axis), and is skipped when the
     audit is run without the perturbation (`perturb=False`). Only the outputs of layers that
     create a mask are perturbed: a mask computed by hand and passed as `mask=` is not, so a leak
     past it goes unseen. The noise is drawn once, from the audit's seed; a leak that this one
@@ -146,7 +147,7 @@ class OutputDependsOnPadding(Check):
             )
             samples, outputs = list(leak.samples), list(leak.leaked_outputs)
         for probe, what in (
-            (leak.extended, "appending {n} padded steps to every sequence"),
+            (leak.extended, "appending {n} padded steps to the padded sequences"),
             (leak.trimmed, "trimming the sequences of real length {n} to that length"),
         ):
             if probe is None or not probe.leaked_outputs:
