@@ -87,3 +87,12 @@ def test_ordering_rules() -> None:
     # findings about different model outputs are not linked
     out = root_cause_first([_f("MC102", output=1), _f("MC305", output=0)])
     assert all("caused_by" not in f.details for f in out)
+
+
+def test_the_most_specific_cause_leads() -> None:
+    from maskcheck.facts.ordering import root_cause_first
+
+    # MC202's "no layer makes a mask" (a warning) and MC211 both explain MC305: MC211 is the fix
+    out = root_cause_first([_f("MC305"), _f("MC202", "warning"), _f("MC211", "warning")])
+    assert [f.code for f in out] == ["MC211", "MC305", "MC202"]
+    assert out[1].details["caused_by"] == "MC211"

@@ -34,6 +34,24 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "MC212": ("MC108", "MC305"),
 }
 
+# Where several findings explain the same one, the most specific leads: the code a user fixes
+# (MC207: add mask_zero) before a general statement about the same padding (MC202's "no layer
+# makes a mask").
+PREFERENCE = (
+    "MC207",
+    "MC212",
+    "MC211",
+    "MC101",
+    "MC103",
+    "MC106",
+    "MC105",
+    "MC104",
+    "MC201",
+    "MC203",
+    "MC202",
+    "MC102",
+)
+
 
 def _outputs(f: Finding) -> set[int] | None:
     """The model outputs a finding is about, where it says (None: not said)."""
@@ -55,8 +73,9 @@ def _explains(cause: Finding, effect: Finding) -> bool:
 def root_cause_first(findings: Sequence[Finding]) -> list[Finding]:
     """`findings` (already in severity/check order) with every cause moved ahead of what it explains.
 
-    Each finding explained by another is grouped with its root cause (the first finding, in the
-    given order, that explains it directly or through a chain and is itself unexplained); a group
+    Each finding explained by another is grouped with its root cause (followed through the most
+    specific direct cause, see `PREFERENCE`, then the first in the given order, up to a finding
+    that nothing explains); a group
     takes the place of its earliest member, the root leads it, and every other member gets
     `details["caused_by"]` = the root's code and a message that names it.
     """
@@ -66,8 +85,12 @@ def root_cause_first(findings: Sequence[Finding]) -> list[Finding]:
         [j for j in range(n) if j != i and _explains(items[j], items[i])] for i in range(n)
     ]
 
+    def rank(j: int) -> tuple[int, int]:
+        code = items[j].code
+        return (PREFERENCE.index(code) if code in PREFERENCE else len(PREFERENCE), j)
+
     def root(i: int, seen: frozenset[int] = frozenset()) -> int:
-        for j in direct[i]:
+        for j in sorted(direct[i], key=rank):
             if j not in seen:
                 return root(j, seen | {i})
         return i
