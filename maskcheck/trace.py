@@ -25,7 +25,7 @@ from maskcheck.bridge.graph import (
     sublayers,
 )
 from maskcheck.bridge.kinds import is_legacy_op
-from maskcheck.bridge.patch import instrumented
+from maskcheck.bridge.patch import compiled_rnn_call, instrumented
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -240,7 +240,8 @@ class _Tracer:
         self.trace.keepalive.extend(ev.call_inputs)
         out = None
         try:
-            out = bound(*args, **kwargs)
+            call = compiled_rnn_call(layer, bound, args) or bound
+            out = call(*args, **kwargs)
             if self.perturb is not None:
                 out = self.perturb(ev, args, out)
         finally:

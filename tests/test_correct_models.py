@@ -138,12 +138,7 @@ MODELS = [tagger, emb_lstm, emb_pool, transformer, nested, subclassed, nmt_encod
 
 @pytest.mark.parametrize(
     "make",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="issue 12 item 8: explicit masks as sources"))
-        if m is explicit_attention_mask
-        else m
-        for m in MODELS
-    ],
+    MODELS,
     ids=lambda f: f.__name__,
 )
 def test_no_errors_with_data(make: Any) -> None:

@@ -127,3 +127,39 @@ def test_audit_callback_during_fit_restores_keras() -> None:
     model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
     assert cb.report is not None
     _assert_pristine()
+
+
+def test_compiled_rnn_loop_matches_eager_and_frees_the_model() -> None:
+    """Long sequences run the RNN's loop compiled: the same masks and findings as the eager loop,
+    and the compiled function does not keep the model alive."""
+    import gc
+    import weakref
+
+    from maskcheck.bridge import patch
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 16
+    x = C.padded_floats(n=8, t=t)
+
+    def model() -> Any:
+        inp = C.seq_input(t=t)
+        h = layers.Masking(0.0)(inp)
+        h = layers.Bidirectional(layers.GRU(4, return_sequences=True))(h)
+        return keras.Model(inp, layers.Dense(2)(layers.Conv1D(2, 3, padding="same")(h)))
+
+    m = model()
+    compiled = maskcheck.audit(m, x, seed=0)
+    assert patch._compiled, "the RNN ran compiled"
+    old = patch.COMPILE_RNN_MIN_STEPS
+    patch.COMPILE_RNN_MIN_STEPS = 10**9
+    try:
+        eager = maskcheck.audit(m, x, seed=0)
+    finally:
+        patch.COMPILE_RNN_MIN_STEPS = old
+    assert _summary(compiled) == _summary(eager)
+    rows = lambda r: [(row.path, row.input_mask, row.output_mask, row.received_mask) for row in r.layers]  # noqa: E731
+    assert [r for r in rows(compiled) if "cell" not in r[0]] == [r for r in rows(eager) if "cell" not in r[0]]
+    ref = weakref.ref(m)
+    del m, compiled, eager
+    gc.collect()
+    assert ref() is None
+    _assert_pristine()

@@ -113,6 +113,17 @@ def legacy_keras() -> Any:
     return sys.modules.get("tf_keras")
 
 
+def legacy_masked_mse_probe() -> float:
+    """tf_keras' MeanSquaredError on a prediction of ones masked to 2 real of 4 steps, against
+    zeros: 1.0 when a masked loss is divided by the real steps, 0.5 when by all steps."""
+    import tensorflow as tf
+    import tf_keras
+
+    y_pred = tf.ones((1, 4, 1))
+    y_pred._keras_mask = tf.constant([[True, True, False, False]])
+    return float(tf_keras.losses.MeanSquaredError()(tf.zeros((1, 4, 1)), y_pred))
+
+
 def is_legacy(obj: Any) -> bool:
     return type(obj).__module__.startswith("tf_keras.")
 

@@ -13,6 +13,7 @@ from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
 from maskcheck.facts.probe import ATOL, RTOL, LeakResult, probe
+from maskcheck.facts.sources import ExplicitMask, covered_by_trace, explicit_masks, padded_steps
 from maskcheck.trace import CallEvent, Trace
 
 
@@ -46,7 +47,13 @@ class AuditContext:
         return self.trace.layer_events()
 
     def model_inputs(self) -> Any:
-        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+        return self.structured(self.inputs)
+
+    def structured(self, xs: list[np.ndarray]) -> Any:
+        """Arrays, one per input, in the structure the model was given X in (a dict by input name)."""
+        if self.structure == "dict":
+            return dict(zip(self.input_names, xs, strict=True))
+        return xs[0] if len(xs) == 1 else list(xs)
 
     def note(self, text: str) -> None:
         """Add a line to the report's notes (something a check could not do, or did not apply)."""
@@ -66,11 +73,31 @@ class AuditContext:
         """Some layer makes a mask or receives one (also one computed by hand and passed as mask=)."""
         return bool(creators(self.trace)) or any(e.any_mask_in for e in self.events)
 
+    @cached_property
+    def explicit_masks(self) -> list[ExplicitMask]:
+        """Model inputs consumed as padding masks (keras-hub's `padding_mask`), with their ids input."""
+        return explicit_masks(self.inputs, self.input_names, self.layouts)
+
+    def padded_steps(self, lay: InputLayout) -> np.ndarray | None:
+        """(samples, steps) bool: the padded steps of input `lay` in the traced sample."""
+        if lay.index >= len(self.inputs):
+            return None
+        return padded_steps(self.inputs[lay.index], lay)
+
+    def padding_masked(self, lay: InputLayout) -> bool:
+        """Something other than the input's own Masking/Embedding masks its padding: an explicit
+        padding-mask input paired with it, or a mask the model computed (a Keras mask, `mask=`, an
+        attention mask) that marks exactly its padded steps."""
+        if any(m.ids_index == lay.index for m in self.explicit_masks):
+            return True
+        pads = self.padded_steps(lay)
+        return pads is not None and covered_by_trace(self.trace, pads)
+
     def output(self, i: int) -> OutputFacts:
         """The head, loss, labels and predictions of model output i, each computed once."""
         facts = self._outputs.get(i)
         if facts is None:
-            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i)
+            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i, self.sample_weight)
         return facts
 
     def symbolic_output_mask(self, i: int) -> bool | None:

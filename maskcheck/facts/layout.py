@@ -463,7 +463,8 @@ def data_consumers(model: Any, source: _HasSpecs) -> list[LayoutAccumulator]:
 
 
 def mask_sources(model: Any, through_any_layer: bool = False) -> list[Any]:
-    """For each model input, the Masking/Embedding layer that creates its mask (or None).
+    """For each model input, the Masking/Embedding layer that reads it (or None): at the top level
+    or nested inside the first layer that consumes the input (a custom layer, a nested model).
 
     By default the search only passes through layers that keep the values of padded steps as
     they are (so the data's pad vector is what the mask source compares); `through_any_layer`
@@ -474,8 +475,22 @@ def mask_sources(model: Any, through_any_layer: bool = False) -> list[Any]:
         inputs = []
     if inputs and hasattr(model, "layers"):
         return [_source_in_graph(model, target, through_any_layer) for target in inputs]
-    found = [layer for layer in all_layers(model)[1:] if source_kind(layer) is not None]
-    return [found[0]] if len(found) == 1 else [None]
+    return [nested_source(model)]
+
+
+def nested_source(layer: Any) -> Any:
+    """A mask source anywhere inside `layer` (a custom layer, a subclassed or nested model).
+
+    A Masking layer if there is one; else the Embedding (or subclass, such as keras-hub's
+    `ReversibleEmbedding`) with the largest `input_dim`: the token table, not a position table
+    such as the one keras-io's `PositionalEmbedding` holds beside it."""
+    found = [sub for sub in all_layers(layer)[1:] if source_kind(sub) is not None]
+    masking = [sub for sub in found if source_kind(sub) == "Masking"]
+    if masking:
+        return masking[0]
+    if not found:
+        return None
+    return max(found, key=lambda sub: int(getattr(sub, "input_dim", 0) or 0))
 
 
 def _source_in_graph(model: Any, target: Any, through_any_layer: bool = False) -> Any:
@@ -486,10 +501,9 @@ def _source_in_graph(model: Any, target: Any, through_any_layer: bool = False) -
                 continue
             if source_kind(layer) is not None:
                 return layer
+            inner = None if is_kind(layer, kinds.VALUE_PRESERVING) else nested_source(layer)
+            if inner is not None:
+                return inner
             if through_any_layer or is_kind(layer, kinds.VALUE_PRESERVING):
                 frontier.update(id(t) for t in node_outputs(node))
-            elif (
-                is_kind(layer, kinds.SEQUENTIAL) and layer.layers and source_kind(layer.layers[0]) is not None
-            ):
-                return layer.layers[0]
     return None

@@ -23,7 +23,8 @@ def mask_map(ctx: AuditContext, max_rows: int = MAX_ROWS, *, strict: bool = Fals
 
     0 real, 1 padded and masked, 2 padded but NOT masked, 3 hole (masked between real steps),
     4 part pad, part data (only when the padding was found scattered by a reshape, MC201).
-    The mask is the runtime mask of the first mask-creating layer (or, without one, the first
+    The mask is the runtime mask of the first mask-creating layer (or, without one, an explicit
+    padding-mask input such as keras-hub's `padding_mask`, drawn over its ids input, or the first
     mask passed to a `call()`); padding is the pad vector the layout pass detected (or the mask
     value). Returns `[]` when there is no sequence input to draw. A picture never fails an
     audit: errors give `[]` (with `strict`, the audit's option, they raise, as checks do).
@@ -53,6 +54,10 @@ def _first_mask(ctx: AuditContext) -> tuple[np.ndarray | None, str | None]:
         for m in ev.output_masks:
             if m is not None and (arr := _steps(m, rows)) is not None:
                 return arr, ev.name
+    for explicit in ctx.explicit_masks:  # keras-hub's padding_mask: the mask of its ids input
+        if rows is None or explicit.real.shape[0] == rows:
+            lay = next((lay for lay in ctx.layouts if lay.index == explicit.ids_index), None)
+            return explicit.real, lay.mask_source_name if lay is not None else None
     for ev in ctx.events:
         for m in ev.received_masks:
             if m is not None and (arr := _steps(m, rows)) is not None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
+from maskcheck.bridge.graph import is_graph_model
 from maskcheck.bridge.kinds import is_kind
 from maskcheck.facts.flow import creators, shape
 from maskcheck.facts.layout import detect_pad, end_padding
@@ -151,27 +152,114 @@ def as_ids(y: np.ndarray, units: int) -> np.ndarray | None:
     return arr.astype("int64")
 
 
-def x_padded(trace: Trace, t_len: int | None) -> np.ndarray | None:
-    """(samples, steps) bool: the steps masked off by the first mask-making layer whose mask has
-    `t_len` steps, or None."""
-    for src in creators(trace):
-        m = src.output_masks[0]
-        if len(shape(m)) == 2 and shape(m)[1] == t_len:
-            return ~np.asarray(kb.to_numpy(m), dtype=bool)
-    return None
+def _has_steps(t: Any, t_len: int | None) -> bool:
+    """`t` has a time axis of `t_len` steps: (batch, T, ...) values or (batch, T) integer ids.
+    A (batch, units) state whose unit count happens to equal T is no time axis."""
+    s = shape(t)
+    if len(s) < 2 or s[1] != t_len:
+        return False
+    return len(s) >= 3 or "int" in str(getattr(t, "dtype", ""))
 
 
-def infer_labels(ids: np.ndarray, x_pad: np.ndarray | None) -> Labels | None:
-    """The padding label and padded steps of `ids`: the label at X's masked steps, else the label
-    filling the ends of y; None when neither is clear."""
+def time_path(trace: Trace, out: Any, t_len: int | None) -> tuple[set[int], bool]:
+    """Walk back from `out` through tensors with its time axis: the ids of the calls on the way
+    (a call's enclosing calls included, as a wrapper may reshape the steps away) and whether a
+    model input of a functional model was reached (the output's steps come from that input). A
+    tensor without the time axis (an encoder's state, RepeatVector's input) ends the walk."""
+    root = trace.root
+    graph = root is not None and is_graph_model(root.layer)
+    seen: set[int] = set()
+    calls: set[int] = set()
+    reached_input = False
+    todo: list[tuple[Any, CallEvent | None]] = [(out, None)]
+    while todo:
+        t, consumer = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        ev = trace.producer.get(id(t))
+        if ev is None:
+            # every operation of a functional model is traced: an unproduced tensor fed to one of
+            # its top-level calls is a model input (in subclassed code it may be an untraced op)
+            reached_input |= graph and consumer is not None and consumer.parent is root
+            continue
+        while ev is not None and ev is not root and id(ev) not in calls:
+            calls.add(id(ev))
+            todo.extend((x, ev) for x in ev.inputs if _has_steps(x, t_len))
+            ev = ev.parent
+    return calls, reached_input
+
+
+def _within(ev: CallEvent, calls: set[int]) -> bool:
+    node: CallEvent | None = ev
+    while node is not None:
+        if id(node) in calls:
+            return True
+        node = node.parent
+    return False
+
+
+def source_padded(trace: Trace, out: Any, t_len: int | None) -> np.ndarray | None:
+    """(samples, steps) bool: the steps masked off by the mask-making layers (with masks of `t_len`
+    steps) that `out`'s steps come from, when they all agree, else None. When the steps come from
+    a model input that no mask source reads (an unmasked decoder beside a masked encoder), none;
+    when they are made inside the model (RepeatVector), every mask source of that length."""
+    sources = [
+        src
+        for src in creators(trace)
+        if src.output_masks
+        and len(shape(src.output_masks[0])) == 2
+        and shape(src.output_masks[0])[1] == t_len
+    ]
+    calls, reached_input = time_path(trace, out, t_len)
+    on_path = [src for src in sources if _within(src, calls)]
+    if on_path:
+        sources = on_path
+    elif reached_input:
+        return None
+    found: np.ndarray | None = None
+    for src in sources:
+        pad = ~np.asarray(kb.to_numpy(src.output_masks[0]), dtype=bool)
+        if found is not None and (found.shape != pad.shape or (found != pad).any()):
+            return None
+        found = pad
+    return found
+
+
+def mask_padded(mask: Any, n_steps: tuple[int | None, ...]) -> np.ndarray | None:
+    """(samples, steps) bool: the steps a runtime mask of that shape switches off, or None when
+    there is no such mask or it switches off nothing."""
+    if mask is None:
+        return None
+    pad = ~np.asarray(kb.to_numpy(mask), dtype=bool)
+    return pad if pad.shape == n_steps and pad.any() else None
+
+
+def weight_padded(w: Any, n_steps: tuple[int | None, ...]) -> np.ndarray | None:
+    """(samples, steps) bool: the zero-weight steps of a per-step `sample_weight`, or None when it
+    is not per step or weights every step."""
+    if w is None:
+        return None
+    arr = np.asarray(w)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.shape != n_steps or arr.dtype.kind not in "biuf":
+        return None
+    pad = arr == 0
+    return pad if pad.any() else None
+
+
+def infer_labels(
+    ids: np.ndarray, x_pad: np.ndarray | None, where: str = "the masked steps of X"
+) -> Labels | None:
+    """The padding label and padded steps of `ids`: the label at the known padded steps `x_pad`
+    (found at `where`), else the label filling the ends of y; None when neither is clear."""
     if x_pad is not None and x_pad.any():
         vals, counts = np.unique(ids[x_pad], return_counts=True)
         k = int(np.argmax(counts))
         if counts[k] / counts.sum() >= PAD_LABEL_SHARE:
             real = np.unique(ids[~x_pad])
-            return Labels(
-                ids, x_pad, int(vals[k]), "the label at the masked steps of X", [int(v) for v in real]
-            )
+            return Labels(ids, x_pad, int(vals[k]), f"the label at {where}", [int(v) for v in real])
     vec, side, _ = detect_pad(ids.astype("float64"))
     if vec is not None and side is not None:
         p = int(np.asarray(vec).ravel()[0])
@@ -186,11 +274,19 @@ def infer_labels(ids: np.ndarray, x_pad: np.ndarray | None) -> Labels | None:
 class OutputFacts:
     """The facts about one model output, each computed on first use."""
 
-    def __init__(self, model: Any, trace: Trace, y: list[np.ndarray] | None, index: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        trace: Trace,
+        y: list[np.ndarray] | None,
+        index: int,
+        sample_weight: Any = None,
+    ) -> None:
         self.model = model
         self.trace = trace
         self.y = y
         self.index = index
+        self.sample_weight = sample_weight
 
     @property
     def tensor(self) -> Any:
@@ -214,10 +310,32 @@ class OutputFacts:
         return loss_info(loss_identifier(self.model, self.index))
 
     @cached_property
-    def x_padded(self) -> np.ndarray | None:
-        """X's padded steps (where a layer's mask is off) aligned with this per-step output."""
+    def step_padding(self) -> tuple[np.ndarray, str] | None:
+        """The padded steps of this per-step output, (samples, steps) bool, and where they were
+        read: the runtime mask the output carries (what a masked loss drops), else the zero-weight
+        steps of a per-step `sample_weight`, else the mask sources of the output's length when
+        they agree. None when none of them shows padding (the labels may still: see `labels`)."""
         so = self._steps()
-        return None if so is None else x_padded(self.trace, so[1])
+        if so is None:
+            return None
+        n_steps = tuple(so[:2])
+        masks = self.trace.output_masks
+        pad = mask_padded(masks[self.index] if self.index < len(masks) else None, n_steps)
+        if pad is not None:
+            return pad, "the steps the output's mask switches off"
+        pad = weight_padded(self.sample_weight, n_steps)
+        if pad is not None:
+            return pad, "the zero-weight steps of sample_weight"
+        pad = source_padded(self.trace, self.tensor, so[1])
+        if pad is not None and pad.any():
+            return pad, "the masked steps of X"
+        return None
+
+    @property
+    def step_padded(self) -> np.ndarray | None:
+        """The padded steps of `step_padding`, or None."""
+        found = self.step_padding
+        return None if found is None else found[0]
 
     @cached_property
     def label_ids(self) -> np.ndarray | None:
@@ -233,7 +351,8 @@ class OutputFacts:
         so, ids = self._steps(), self.label_ids
         if so is None or ids is None or ids.shape[1] != so[1] or ids.shape[0] != so[0]:
             return None
-        return infer_labels(ids, self.x_padded)
+        found = self.step_padding
+        return infer_labels(ids, *found) if found is not None else infer_labels(ids, None)
 
     @cached_property
     def predicted_ids(self) -> np.ndarray | None:
@@ -246,3 +365,40 @@ class OutputFacts:
             return np.argmax(pred, axis=-1)
         thr = 0.0 if head.activation == "linear" else 0.5  # a logit's or a probability's midpoint
         return (pred[..., 0] > thr).astype("int64")
+
+    def confidence(self, k: int, steps: np.ndarray) -> float | None:
+        """How sure the head is of class `k` at `steps` ((samples, steps) bool), from 0 (chance)
+        to 1 (certain): log(p / chance) / log(1 / chance) for the mean probability p it gives `k`
+        there, where chance is 1/units for a softmax or logits and 0.5 for a sigmoid unit (a
+        multi-unit sigmoid head is also read normalised over its units, as sparse cross-entropy
+        reads it, and the surer reading counts). The log scale treats a 50-class head at 0.3 as
+        sure as a 3-class head at 0.7. An untrained head sits near 0 (or below), a learned answer
+        near 1. None without a head, at no steps, or for a head whose outputs are neither
+        probabilities nor logits (relu, tanh, ...)."""
+        head = self.head
+        if head is None or not steps.any():
+            return None
+        out = np.asarray(kb.to_numpy(self.trace.outputs[self.index]), dtype="float64")
+        act = head.activation
+        readings: list[tuple[np.ndarray, float]] = []  # (probability of k per step, chance level)
+        if head.units > 1:
+            units = out.shape[-1]
+            if not 0 <= k < units:
+                return None
+            if act == "linear":
+                out = np.exp(out - out.max(axis=-1, keepdims=True))
+            elif act == "sigmoid":
+                readings.append((out[..., k], 0.5))
+            elif act != "softmax":
+                return None
+            norm = out / np.maximum(out.sum(axis=-1, keepdims=True), 1e-12)
+            readings.append((norm[..., k], 1.0 / units))
+        else:
+            if act not in ("sigmoid", "linear"):
+                return None
+            p1 = out[..., 0] if act == "sigmoid" else 1.0 / (1.0 + np.exp(-out[..., 0]))
+            readings.append((p1 if k == 1 else 1.0 - p1, 0.5))
+        return max(
+            float(np.log(max(float(prob[steps].mean()), 1e-12) / chance) / np.log(1.0 / chance))
+            for prob, chance in readings
+        )

@@ -135,3 +135,30 @@ class HandMadeBiLSTM(layers.Layer):
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return mask
+
+
+class TokenAndPosition(layers.Layer):
+    """keras-io's TokenAndPositionEmbedding / PositionalEmbedding: a token Embedding and a
+    position Embedding nested in one custom layer. `masked=True` passes `ids != 0` on as the mask."""
+
+    def __init__(self, maxlen: int, vocab: int, dim: int, masked: bool = False, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.token_emb = layers.Embedding(vocab, dim)
+        self.pos_emb = layers.Embedding(maxlen, dim)
+        self.masked = masked
+
+    def call(self, x: Any) -> Any:
+        return self.token_emb(x) + self.pos_emb(keras.ops.arange(0, keras.ops.shape(x)[-1], 1))
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        return keras.ops.not_equal(x, 0) if self.masked else None
+
+
+class MeanOverRealIds(layers.Layer):
+    """Averages `x` over the steps whose id is not 0, computing the mask by hand inside `call`
+    (no Keras mask, nothing passed as `mask=`): keras-io's FNet example fixed by hand."""
+
+    def call(self, inputs: Any) -> Any:
+        x, ids = inputs
+        m = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(ids, 0), x.dtype), -1)
+        return keras.ops.sum(x * m, axis=1) / keras.ops.maximum(keras.ops.sum(m, axis=1), 1.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 import keras
@@ -9,7 +11,7 @@ import numpy as np
 from keras import layers
 
 from maskcheck.checks.base import CaseInput
-from maskcheck.synth import padded_floats, step_labels
+from maskcheck.synth import padded_floats, padded_ids, step_labels
 from maskcheck.testing.models import seq_input
 
 
@@ -42,6 +44,28 @@ def tagger(
     if loss is not None:
         model.compile(loss=loss, optimizer="sgd", metrics=metrics)
     return model
+
+
+def loaded_tagger(bias: list[float]) -> Any:
+    """A fresh tagger that loads the weights of a "trained" one (a head biased by `bias`) from a
+    weights file and is then compiled: its optimizer has never taken a step."""
+    trained = tagger(units=len(bias), bias=bias, loss=None)
+    fresh = tagger(units=len(bias), loss=None)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "tagger.weights.h5")
+        trained.save_weights(path)
+        fresh.load_weights(path)
+    fresh.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    return fresh
+
+
+def untrained_tagger(pad_class: int, units: int = 3) -> Any:
+    """A compiled, never trained tagger whose head leans slightly towards `pad_class` everywhere,
+    as a random initialisation does: the argmax is that class at every step, at near-chance
+    probability."""
+    bias = [0.0] * units
+    bias[pad_class] = 0.2
+    return tagger(units=units, bias=bias)
 
 
 def identity_head() -> Any:
@@ -129,3 +153,37 @@ def labelled(model: Any, shift: int = 0, y_side: str = "post") -> CaseInput:
 def _pre_padded(row: np.ndarray, pad: int) -> np.ndarray:
     real = row[row != pad]
     return np.concatenate([np.full(len(row) - len(real), pad), real]).astype(row.dtype)
+
+
+def teacher_forced_seq2seq(decoder_masked: bool = True) -> CaseInput:
+    """An encoder-decoder whose source and target have the same length (10), fitted with teacher
+    forcing: Embedding(mask_zero) -> LSTM(return_state) encodes the source; the decoder's
+    Embedding (mask_zero unless `decoder_masked` is False) -> LSTM(return_sequences,
+    initial_state) -> Dense(softmax) reads the target without its last token, and y is the target
+    without its first token, so y holds the padding label 0 at the last real decoder step. The
+    source is padded to other lengths than the target."""
+    t, vocab = 10, 12
+    enc_in = keras.Input((t,), dtype="int32", name="source")
+    _, h, c = layers.LSTM(4, return_state=True)(layers.Embedding(vocab, 4, mask_zero=True)(enc_in))
+    dec_in = keras.Input((t,), dtype="int32", name="target_in")
+    d = layers.Embedding(vocab, 4, mask_zero=decoder_masked)(dec_in)
+    d = layers.LSTM(4, return_sequences=True)(d, initial_state=[h, c])
+    out = layers.Dense(vocab, activation="softmax")(d)
+    model = keras.Model([enc_in, dec_in], out)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    src = padded_ids(n=32, t=t, vocab=vocab, seed=1)
+    tgt = padded_ids(n=32, t=t + 1, vocab=vocab, seed=2)
+    return CaseInput(model, [src, tgt[:, :-1]], tgt[:, 1:])
+
+
+def end_token_padded(weighted: bool) -> CaseInput:
+    """An unmasked tagger whose labels end each sequence with an end label 2 that also pads (the
+    GPT-2 convention), fitted with `sample_weight` = the real steps, end label included, when
+    `weighted`: the zero-weight steps are the padding, not y's trailing run of 2."""
+    x = padded_floats(n=32)
+    real = x.any(-1)
+    y = np.ones(real.shape, dtype="int32")
+    y[~real] = 2
+    y[np.arange(len(y)), real.sum(-1) - 1] = 2  # the end label on the last real step
+    kwargs = {"sample_weight": real.astype("float32")} if weighted else {}
+    return CaseInput(tagger(units=3, masked=False), x, y, kwargs)

@@ -132,3 +132,94 @@ def ids_up_to(top: int) -> np.ndarray:
     x = padded_ids(n=32, vocab=top + 1)
     x[0, 0] = top
     return x
+
+
+def nested_embedding(masked: bool, n: int = 32, t: int = 10, vocab: int = 40) -> CaseInput:
+    """keras-io's token+position embedding layer (an Embedding nested in a custom layer) -> LSTM ->
+    Dense per step; `masked`: the custom layer passes `ids != 0` on as the mask."""
+    from maskcheck.testing.custom_layers import TokenAndPosition
+
+    inp = keras.Input((t,), dtype="int32")
+    x = TokenAndPosition(t, vocab, 4, masked=masked)(inp)
+    out = layers.Dense(2)(layers.LSTM(3, return_sequences=True)(x))
+    return CaseInput(keras.Model(inp, out), padded_ids(n, t, vocab))
+
+
+def encoder_decoder_ids(decoder_mask_zero: bool, n: int = 32, t: int = 10) -> CaseInput:
+    """Encoder Embedding(mask_zero=True) -> LSTM state -> decoder Embedding(mask_zero=?) -> LSTM:
+    the decoder's padding is judged on its own, whatever masks the encoder."""
+    enc_in = keras.Input((t,), dtype="int32", name="encoder_ids")
+    dec_in = keras.Input((t,), dtype="int32", name="decoder_ids")
+    _, h, c = layers.LSTM(4, return_state=True)(layers.Embedding(20, 4, mask_zero=True)(enc_in))
+    d = layers.Embedding(20, 4, mask_zero=decoder_mask_zero)(dec_in)
+    out = layers.Dense(3)(layers.LSTM(4, return_sequences=True)(d, initial_state=[h, c]))
+    model = keras.Model([enc_in, dec_in], out)
+    return CaseInput(model, [padded_ids(n, t, seed=1), padded_ids(n, t, seed=2)])
+
+
+def ids_with_attention_mask(n: int = 32, t: int = 10) -> CaseInput:
+    """No Keras mask: the padding reaches attention only as `attention_mask=(ids != 0)[:, None, :]`
+    and the pooling is masked by hand."""
+    inp = keras.Input((t,), dtype="int32")
+    keep = keras.ops.not_equal(inp, 0)
+    x = layers.Embedding(20, 8)(inp)
+    a = layers.MultiHeadAttention(2, 4)(x, x, attention_mask=keep[:, None, :])
+    w = keras.ops.cast(keep, "float32")[..., None]
+    pooled = keras.ops.sum(a * w, axis=1) / keras.ops.maximum(keras.ops.sum(w, axis=1), 1.0)
+    return CaseInput(keras.Model(inp, layers.Dense(2)(pooled)), padded_ids(n, t))
+
+
+def ids_and_padding_mask(mask: str = "right", n: int = 32, t: int = 10, pool: str = "masked") -> CaseInput:
+    """The keras-hub convention: `token_ids` and a `padding_mask` input, an Embedding without
+    mask_zero, attention masked by `padding_mask`. mask: "right" (ids != 0), "ones" (np.ones_like),
+    "shifted" (one step short), "first_pad" (also the first pad step: GPT-2's end-token convention).
+    pool: "masked" (mean over real steps by the padding mask), "max" (GlobalMaxPooling1D over
+    every step, padding included)."""
+    ids_in = keras.Input((t,), dtype="int32", name="token_ids")
+    mask_in = keras.Input((t,), dtype="int32", name="padding_mask")
+    x = layers.Embedding(20, 8)(ids_in)
+    keep = keras.ops.cast(mask_in, "bool")
+    a = layers.MultiHeadAttention(2, 4)(x, x, attention_mask=keep[:, None, :])
+    if pool == "max":
+        pooled = layers.GlobalMaxPooling1D()(a)
+    else:
+        w = keras.ops.cast(mask_in, "float32")[..., None]
+        pooled = keras.ops.sum(a * w, axis=1) / keras.ops.maximum(keras.ops.sum(w, axis=1), 1.0)
+    model = keras.Model({"token_ids": ids_in, "padding_mask": mask_in}, layers.Dense(2)(pooled))
+    ids = padded_ids(n, t)
+    real = ids != 0
+    if mask == "ones":
+        m = np.ones_like(ids)
+    elif mask == "shifted":  # one step short: the last real token is marked as padding
+        m = np.concatenate([real[:, 1:], np.zeros_like(real[:, :1])], axis=1).astype("int32")
+    elif mask == "first_pad":  # GPT-2's convention: the first pad (end) token is marked real
+        m = (real | np.concatenate([np.ones_like(real[:, :1]), real[:, :-1]], axis=1)).astype("int32")
+    else:
+        m = real.astype("int32")
+    return CaseInput(model, {"token_ids": ids, "padding_mask": m})
+
+
+def unmasked_floats(
+    per_step_only: bool = False, masked_other: bool = False, n: int = 32, t: int = 10
+) -> CaseInput:
+    """Zero-padded float sequences and no Masking: LSTM (last state) -> Dense, so the output reads
+    the padding; or `per_step_only` Dense per step (no step sees another). `masked_other`: a
+    second, id input goes through Embedding(mask_zero=True), so masking was clearly intended."""
+    x = padded_floats(n, t, 3)
+    inp = keras.Input((t, 3))
+    h = layers.Dense(4)(inp) if per_step_only else layers.LSTM(4)(inp)
+    if not masked_other:
+        return CaseInput(keras.Model(inp, layers.Dense(2)(h)), x)
+    ids_in = keras.Input((t,), dtype="int32")
+    e = layers.LSTM(4)(layers.Embedding(20, 4, mask_zero=True)(ids_in))
+    h = layers.Concatenate()([h, e])
+    return CaseInput(keras.Model([inp, ids_in], layers.Dense(2)(h)), [x, padded_ids(n, t, seed=3)])
+
+
+def ids_mean_by_hand(n: int = 32, t: int = 10) -> CaseInput:
+    """Embedding(mask_zero=False) -> a custom layer that averages over `ids != 0` by hand -> Dense."""
+    from maskcheck.testing.custom_layers import MeanOverRealIds
+
+    inp = keras.Input((t,), dtype="int32")
+    pooled = MeanOverRealIds()([layers.Embedding(20, 4)(inp), inp])
+    return CaseInput(keras.Model(inp, layers.Dense(2)(pooled)), padded_ids(n, t))

@@ -17,37 +17,10 @@ import maskcheck
 from zoo import models as M
 from zoo import oracle as O
 
-ITEM3 = "item 3: MC305/MC306 on an encoder-decoder whose source and target have the same length"
-ITEM4 = "item 4: MC305 on a causal LM with sample_weight = padding_mask whose pad token is its end token"
-ITEM7 = "item 7: Embedding without mask_zero nested in a custom layer is invisible, MC207 not reported"
-ITEM8_212 = "item 8: explicit padding_mask not checked against the ids (MC212)"
-ITEM8_104 = "item 8: padding_mask is no mask source, so pooling over the padding (MC104) goes unseen"
-ITEM9 = "item 9: no mask source at all and outputs depend on the padding (MC211)"
-ITEM10 = "item 10: the consequence (MC305) is reported, not the root cause first"
-
-ITEM8_207 = "item 8: MC207 on T5, whose padding is masked by its explicit padding_mask input"
-
 # False errors on correct models, today.
-FALSE_ERRORS: dict[str, str] = {
-    "hub:t5:correct": ITEM8_207,
-    "gpt2lm:correct": ITEM4,
-    "kio_nmt_transformer:correct": ITEM3,
-    "kio_lstm_seq2seq:correct": ITEM3,
-}
+FALSE_ERRORS: dict[str, str] = {}
 # Broken models whose root cause is missed (or not first), today.
 MISSES: dict[str, str] = {}
-for _n in M.HUB_BACKBONES:
-    MISSES[f"hub:{_n}:ones_mask"] = ITEM8_212
-    MISSES[f"hub:{_n}:max_head"] = ITEM8_104
-MISSES.update(
-    {
-        "kio_text_classification_transformer:broken": f"{ITEM7} (no error at all)",
-        "kio_ner_transformers:broken": f"{ITEM7}; {ITEM10}",
-        "kio_nmt_transformer:broken": f"{ITEM7}; {ITEM10}",
-        "kio_lstm_seq2seq:broken": f"{ITEM9}; {ITEM10}",
-        "kio_miniature_gpt:broken": f"{ITEM7}; {ITEM10}",
-    }
-)
 
 NEEDS_HUB = ("hub:", "gpt2lm:", "kio_fnet_classification:")
 

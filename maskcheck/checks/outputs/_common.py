@@ -1,30 +1,19 @@
-"""Shared by the MC3xx checks: the family base class and the y perturbation at padded steps."""
+"""Shared by the MC3xx checks: the family base class, the y perturbation at padded steps and the
+steps a loss drops by its own `ignore_class`."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from maskcheck import bridge as kb
 from maskcheck.checks.base import Check
 from maskcheck.facts.context import AuditContext
+from maskcheck.facts.outputs import OutputFacts
 
 
 class OutputCheck(Check):
     """Base of the MC3xx checks (it has no code, so discovery skips it)."""
 
     family = "outputs"
-
-    @staticmethod
-    def trained(ctx: AuditContext) -> bool:
-        """Predictions only mean something after training: a compiled model whose optimizer has
-        taken no step is skipped (an uncompiled model is assumed to carry trained weights)."""
-        opt = getattr(ctx.model, "optimizer", None)
-        if opt is None:
-            return True
-        try:
-            return int(kb.to_numpy(opt.iterations)) > 0
-        except Exception:
-            return True
 
     @staticmethod
     def outputs(ctx: AuditContext) -> range:
@@ -47,3 +36,12 @@ def perturbed(y: np.ndarray, padded: np.ndarray, kind: str, units: int) -> np.nd
     else:
         y2[padded] = y2[padded] + 1
     return y2
+
+
+def loss_counted(out: OutputFacts, padded: np.ndarray) -> np.ndarray:
+    """The padded steps the loss of `out` does not already drop through its `ignore_class`
+    (a label the user declared padding: changing it would make the loss count the step)."""
+    info, ids = out.loss, out.label_ids
+    if info is None or info.ignore_class is None or ids is None or ids.shape != padded.shape:
+        return padded
+    return padded & (ids != int(info.ignore_class))

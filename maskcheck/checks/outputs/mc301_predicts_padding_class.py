@@ -25,11 +25,14 @@ class PredictsPaddingClass(OutputCheck):
     It needs per-step labels y whose padding label it can infer: the label at the steps that
     a mask source masks off (when at least 90% of them hold one label), else the label filling
     the padded ends of y. A padding label that also occurs on real steps is not reported (the
-    predictions cannot tell padding from data then). A compiled model whose optimizer has not
-    taken a step is skipped, as its predictions mean nothing yet; an uncompiled model is assumed
-    to be trained. The predicted class is the argmax, or for one unit the output above 0.5
-    (0 for a linear head). Named thresholds: `MIN_REAL_STEPS` (the fewest real steps in the
-    sample to judge on) and `MIN_SHARE` (the share of real steps predicted as padding).
+    predictions cannot tell padding from data then). Whether the model was trained is read from
+    its predictions, not from its optimizer (weights loaded with `load_weights` come from
+    training the optimizer never saw): an untrained head is near chance, a learned padding class
+    is predicted with confidence; a head whose outputs are neither probabilities nor logits is
+    judged without this test. The predicted class is the argmax, or for one unit the output
+    above 0.5 (0 for a linear head). Named thresholds: `MIN_REAL_STEPS` (the fewest real steps
+    in the sample to judge on), `MIN_SHARE` (the share of real steps predicted as padding) and
+    `MIN_CONFIDENCE` (how far from chance towards certain the padding label is predicted).
 
     ## Example
     ```python
@@ -60,10 +63,23 @@ class PredictsPaddingClass(OutputCheck):
         "a model that merely leans towards padding; higher misses one that predicts it for most steps.",
     )
 
+    MIN_CONFIDENCE = Threshold(
+        0.5,
+        "Mean probability of the padding label on the real steps predicted as padding, rescaled on a "
+        "log scale from chance (0) to certain (1; 0.5 is p = 0.58 for 3 classes, 0.14 for 50), from "
+        "which the model counts as trained. Lower reports an untrained "
+        "head whose argmax lands on padding by chance; higher misses a model that learned padding "
+        "with moderate confidence.",
+    )
+
     INVALID = (
         Invalid(
             "head biased to the padding class 0",
             lambda t: t.outputs.labelled(t.outputs.tagger(bias=[5.0, 0.0, 0.0], loss=None)),
+        ),
+        Invalid(
+            "trained weights loaded into a fresh compiled model (optimizer never stepped)",
+            lambda t: t.outputs.labelled(t.outputs.loaded_tagger(bias=[5.0, 0.0, 0.0])),
         ),
     )
     VALID = (
@@ -76,14 +92,12 @@ class PredictsPaddingClass(OutputCheck):
             lambda t: t.outputs.labelled(t.outputs.tagger(units=2, bias=[5.0, 0.0], loss=None), shift=1),
         ),
         Valid(
-            "compiled but never trained",
-            lambda t: t.outputs.labelled(t.outputs.tagger(bias=[5.0, 0.0, 0.0])),
+            "compiled but never trained (predictions near chance)",
+            lambda t: t.outputs.labelled(t.outputs.untrained_tagger(pad_class=0)),
         ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        if not self.trained(ctx):
-            return
         for i in self.outputs(ctx):
             out = ctx.output(i)
             lab, head = out.labels, out.head
@@ -98,6 +112,9 @@ class PredictsPaddingClass(OutputCheck):
             share = float((pred[real] == lab.pad_label).mean())
             if share < self.MIN_SHARE:
                 continue
+            sure = out.confidence(lab.pad_label, real & (pred == lab.pad_label))
+            if sure is not None and sure < self.MIN_CONFIDENCE:
+                continue  # near chance: an untrained head, whose argmax means nothing
             yield self.finding(
                 f"output {i}: {share:.0%} of the {int(real.sum())} real steps are predicted as the padding "
                 f"label {lab.pad_label} ({lab.pad_label_source}), which no real step has.",
@@ -106,4 +123,5 @@ class PredictsPaddingClass(OutputCheck):
                 layer=head.path,
                 share=share,
                 pad_label=lab.pad_label,
+                confidence=sure,
             )

@@ -24,12 +24,13 @@ class ConstantPredictions(OutputCheck):
     ## Known problems
     It needs per-step labels y whose padding it can infer (as MC301 does), and at least two
     classes on their real steps; regression outputs and per-sample outputs are not looked at.
-    A compiled model whose optimizer has not taken a step is skipped; an uncompiled model is
-    assumed to be trained. The predicted class is the argmax, or for one unit the output above
-    0.5 (0 for a linear head). A model that is right to predict one class (data where one class
+    Whether the model was trained is read from its predictions, not from its optimizer (as MC301
+    does): a constant answer given near chance is an untrained head and is skipped. The
+    predicted class is the argmax, or for one unit the output above 0.5 (0 for a linear head). A model that is right to predict one class (data where one class
     truly fills the real steps of the sample) is reported too. Named thresholds:
-    `MIN_REAL_STEPS` (the fewest real steps to judge on) and `CONSTANT_SHARE` (the share of real
-    steps that must get the same class).
+    `MIN_REAL_STEPS` (the fewest real steps to judge on), `CONSTANT_SHARE` (the share of real
+    steps that must get the same class) and `MIN_CONFIDENCE` (how far from chance towards
+    certain that class is predicted).
 
     ## Example
     ```python
@@ -58,23 +59,33 @@ class ConstantPredictions(OutputCheck):
         "merely unbalanced; higher misses a collapsed model with a few stray predictions.",
     )
 
+    MIN_CONFIDENCE = Threshold(
+        0.5,
+        "Mean probability of the constant class on the real steps, rescaled on a log scale from chance "
+        "(0) to certain (1; 0.5 is p = 0.58 for 3 classes, 0.14 for 50), from which the model counts "
+        "as trained. Lower reports an untrained head whose argmax "
+        "happens to be constant; higher misses a model that collapsed with moderate confidence.",
+    )
+
     INVALID = (
         Invalid(
             "zero kernel, bias picks class 1 everywhere",
             lambda t: t.outputs.labelled(t.outputs.tagger(units=3, bias=[0.0, 5.0, 0.0], loss=None)),
         ),
+        Invalid(
+            "collapsed weights loaded into a fresh compiled model (optimizer never stepped)",
+            lambda t: t.outputs.labelled(t.outputs.loaded_tagger(bias=[0.0, 5.0, 0.0])),
+        ),
     )
     VALID = (
         Valid("a head that follows its input", lambda t: t.outputs.labelled(t.outputs.identity_head())),
         Valid(
-            "compiled but never trained",
-            lambda t: t.outputs.labelled(t.outputs.tagger(units=3, bias=[0.0, 5.0, 0.0])),
+            "compiled but never trained (constant argmax near chance)",
+            lambda t: t.outputs.labelled(t.outputs.untrained_tagger(pad_class=1)),
         ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        if not self.trained(ctx):
-            return
         for i in self.outputs(ctx):
             out = ctx.output(i)
             lab, head = out.labels, out.head
@@ -91,6 +102,9 @@ class ConstantPredictions(OutputCheck):
             k = int(np.argmax(counts))
             if counts[k] / counts.sum() < self.CONSTANT_SHARE:
                 continue
+            sure = out.confidence(int(values[k]), real & (predicted == values[k]))
+            if sure is not None and sure < self.MIN_CONFIDENCE:
+                continue  # near chance: an untrained head, whose argmax means nothing
             yield self.finding(
                 f"output {i}: class {int(values[k])} is predicted for {counts[k]} of {counts.sum()} real steps, "
                 f"while the labels there hold classes {lab.real_classes}.",
@@ -98,4 +112,5 @@ class ConstantPredictions(OutputCheck):
                 "(`class_weight=`)",
                 layer=head.path,
                 predicted=int(values[k]),
+                confidence=sure,
             )

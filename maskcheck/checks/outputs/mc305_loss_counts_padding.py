@@ -9,7 +9,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.checks.base import Invalid, Threshold, Valid
-from maskcheck.checks.outputs._common import OutputCheck, perturbed
+from maskcheck.checks.outputs._common import OutputCheck, loss_counted, perturbed
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
@@ -39,9 +39,13 @@ class LossCountsPadding(OutputCheck):
     padding label, and reported losses are diluted by padding.
 
     ## Known problems
-    The padded steps are those of the inferred labels (see MC301) or, for a regression output,
-    the steps a mask source masks off; an output without a time axis, or data where neither
-    shows padding, is not tested. Where the padded steps are predicted uniformly every label
+    The padded steps of an output are, in this order: the steps the mask it carries at run time
+    switches off (in an encoder-decoder that is the decoder's mask, whatever the encoder's
+    length), the zero-weight steps of a per-step `sample_weight`, the steps masked off by the
+    mask sources its steps come from when they agree, and last the label filling the padded ends of y (see
+    MC301). An output without a time axis, or data where none of these shows padding, is not
+    tested. Padded steps whose label is the loss's `ignore_class` are left unchanged, as the
+    loss drops them by design. Where the padded steps are predicted uniformly every label
     costs the same, so the check weights the padded steps double instead of changing y. A
     (batch,) `sample_weight` that Keras cannot apply to a masked per-step output is left out
     (MC308 reports it). A loss that fails on the changed y is noted in the report, not
@@ -78,6 +82,14 @@ class LossCountsPadding(OutputCheck):
             "tagger without Masking, padding label 0 in the loss",
             lambda t: t.outputs.labelled(t.outputs.tagger(units=3, masked=False)),
         ),
+        Invalid(
+            "encoder-decoder of one length, decoder Embedding without mask_zero",
+            lambda t: t.outputs.teacher_forced_seq2seq(decoder_masked=False),
+        ),
+        Invalid(
+            "unmasked tagger whose end label also pads, no sample_weight",
+            lambda t: t.outputs.end_token_padded(weighted=False),
+        ),
     )
     VALID = (
         Valid(
@@ -85,6 +97,22 @@ class LossCountsPadding(OutputCheck):
             lambda t: t.outputs.labelled(t.outputs.tagger(units=3)),
         ),
         Valid("masked per-step regressor, mse", lambda t: t.outputs.masked_regressor()),
+        Valid(
+            "encoder-decoder of one length: the output carries the decoder's mask (teacher forcing)",
+            lambda t: t.outputs.teacher_forced_seq2seq(),
+        ),
+        Valid(
+            "unmasked tagger, loss with ignore_class=0",
+            lambda t: t.outputs.labelled(
+                t.outputs.tagger(
+                    units=3, masked=False, loss=t.keras.losses.SparseCategoricalCrossentropy(ignore_class=0)
+                )
+            ),
+        ),
+        Valid(
+            "unmasked tagger whose end label also pads, sample_weight = the real steps",
+            lambda t: t.outputs.end_token_padded(weighted=True),
+        ),
     )
 
     def _same(self, a: float, b: float) -> bool:
@@ -100,9 +128,12 @@ class LossCountsPadding(OutputCheck):
             if info is None or head is None or i >= len(ctx.y):
                 continue
             y = ctx.y[i]
-            padded = lab.padded if lab is not None else out.x_padded
+            padded = lab.padded if lab is not None else out.step_padded
             if padded is None or not padded.any():
                 continue
+            padded = loss_counted(out, padded)
+            if not padded.any():
+                continue  # every padded step holds the loss's ignore_class
             kind = info.kind
             y_pred = out.tensor
             w = ctx.sample_weight if _weights_ok(ctx.sample_weight, y_pred) else None

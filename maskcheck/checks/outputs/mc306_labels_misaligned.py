@@ -22,8 +22,13 @@ class LabelsMisaligned(OutputCheck):
     trained against the label of another step.
 
     ## Known problems
-    X's padded steps are those the first mask source with the output's time length masks off;
-    without a mask source, or when X's own layout is wrong (MC201), nothing is compared. y's
+    X's padded steps are those the mask the output carries switches off, else the zero-weight
+    steps of a per-step `sample_weight`, else those masked off by the mask sources its steps come
+    from (traced back through tensors with its time axis), when they agree; an output whose steps
+    come from an input no mask source reads borrows no other input's mask. Without any of them,
+    or when X's own layout is wrong (MC201), nothing is compared. With teacher forcing (y is
+    the decoder input shifted by one) y holds the padding label one step before the mask ends;
+    that step is real and y is aligned. y's
     padding is the label filling one end of y; a real label equal to the padding label next to
     the padding is taken as padding, so only y-padding outside X's padding, and X-padding where
     y holds another label, count. Named thresholds: `ALIGNED_SHARE` (the share of X's padded
@@ -65,7 +70,17 @@ class LabelsMisaligned(OutputCheck):
             lambda t: t.outputs.labelled(t.outputs.tagger(units=3), y_side="pre"),
         ),
     )
-    VALID = (Valid("y and X post-padded", lambda t: t.outputs.labelled(t.outputs.tagger(units=3))),)
+    VALID = (
+        Valid("y and X post-padded", lambda t: t.outputs.labelled(t.outputs.tagger(units=3))),
+        Valid(
+            "encoder-decoder of one length: y shifted by one step (teacher forcing)",
+            lambda t: t.outputs.teacher_forced_seq2seq(),
+        ),
+        Valid(
+            "encoder-decoder of one length, decoder unmasked: the encoder's mask is not the output's",
+            lambda t: t.outputs.teacher_forced_seq2seq(decoder_masked=False),
+        ),
+    )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         if ctx.y is None or any(lay.transform for lay in ctx.layouts):
@@ -75,7 +90,7 @@ class LabelsMisaligned(OutputCheck):
             if out.head is None:
                 continue
             ids = out.label_ids
-            x_pad = out.x_padded
+            x_pad = out.step_padded
             if ids is None or x_pad is None or ids.shape != x_pad.shape or not x_pad.any():
                 continue
             at_pad = np.unique(ids[x_pad], return_counts=True)[1]

@@ -83,6 +83,10 @@ class MetricCountsPadding(OutputCheck):
     VALID = (
         Valid("accuracy on a masked per-step output", lambda t: t.outputs.binary_tagger(["accuracy"])),
         Valid("no metrics", lambda t: t.outputs.binary_tagger(None)),
+        Valid(
+            "accuracy on an encoder-decoder of one length (the output carries the decoder's mask)",
+            lambda t: t.outputs.teacher_forced_seq2seq(),
+        ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:

@@ -16,7 +16,7 @@ class MaskCoversNothing(DataCheck):
     """## What it does
     Finds a `Masking` layer whose `mask_value` matches no (or almost no) complete timestep while
     the data clearly hold padding: constant runs at the sequence ends, or steps that are part
-    pad. Also warns when the data are padded and no layer in the model makes a mask at all.
+    pad. (Padded data with no mask at all are MC211's.)
 
     ## Why is this bad?
     The model trains and predicts on padding as if it were data; masking "does nothing", which
@@ -24,9 +24,7 @@ class MaskCoversNothing(DataCheck):
 
     ## Known problems
     "Almost no step" means at most `MAX_COVERED_SHARE` (1%) of all steps; a mask that covers a
-    little more of the padding, but far from all of it, is left to MC203. The warning for a model
-    without any mask needs at least `MIN_PADDED_SHARE` (5%) of the sequences (and at least one)
-    to end in the pad vector, and only looks at float inputs. The padding itself is found by the
+    little more of the padding, but far from all of it, is left to MC203. The padding itself is found by the
     layout pass (`maskcheck/facts/layout.py`, `PAD_MIN_SUPPORT` and `PAD_MIN_CONCENTRATION`): a
     constant that fills runs of different lengths at the ends of the sequences and hardly occurs
     elsewhere. Data where every sequence has the same amount of padding are not seen as padded.
@@ -54,13 +52,6 @@ class MaskCoversNothing(DataCheck):
         "Higher also reports masks that catch a few chance steps of data; lower misses a mask that "
         "covers the odd fully padded step",
     )
-    MIN_PADDED_SHARE = Threshold(
-        0.05,
-        "the share of sequences that must end in padding before a model without any mask is "
-        "warned about. Lower warns about data where a few sequences happen to end in a constant; "
-        "higher misses data where few sequences are shorter than the rest",
-    )
-
     INVALID = (
         Invalid(
             "padded with -1, Masking(0.)",
@@ -80,7 +71,6 @@ class MaskCoversNothing(DataCheck):
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        any_source = ctx.masked_anywhere
         for lay in self.layouts(ctx):
             if lay.mask_source == "Masking" and lay.by_mask is not None:
                 st = lay.by_mask
@@ -107,16 +97,4 @@ class MaskCoversNothing(DataCheck):
                     if uniform_pad(lay)
                     else "pad after scaling, with the mask value (see MC203)",
                     layer=lay.mask_source_name,
-                )
-            elif (
-                lay.mask_source is None and not any_source and lay.by_pad is not None and lay.kind == "floats"
-            ):
-                st = lay.by_pad
-                if st.padded_samples < max(1, self.MIN_PADDED_SHARE * st.samples):
-                    continue
-                yield self.finding(
-                    f"{where(lay, self.multi(ctx))}: {st.padded_samples} of {st.samples} sequences end in runs of "
-                    f"the constant vector {lay.pad_repr()} (padding), but no layer of the model makes a mask.",
-                    f"add `layers.Masking(mask_value={pad_literal(lay)})` right after the input",
-                    severity=Severity.WARNING,
                 )

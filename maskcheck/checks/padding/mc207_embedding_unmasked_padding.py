@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
+from maskcheck.bridge import kinds
+from maskcheck.bridge.kinds import is_kind
 from maskcheck.checks.base import Invalid, Valid
 from maskcheck.checks.padding._common import DataCheck, where
 from maskcheck.facts.context import AuditContext
+from maskcheck.facts.flow import shape
+from maskcheck.facts.layout import InputLayout
+from maskcheck.facts.sources import probe_layer_output
 from maskcheck.report import Finding, Severity
 
 
 class EmbeddingUnmaskedPadding(DataCheck):
     """## What it does
-    Finds `Embedding(mask_zero=False)` fed ids with runs of 0 at the sequence ends while no
-    other layer makes a mask.
+    Finds `Embedding(mask_zero=False)` (a subclass such as keras-hub's `ReversibleEmbedding`, or
+    one nested inside a custom layer such as keras-io's `PositionalEmbedding`) fed ids with runs
+    of 0 at the sequence ends, while nothing masks those steps: no explicit padding-mask input
+    goes with the ids, and no mask the model computes (a Keras mask, `mask=`, an attention mask
+    built from the ids) marks them as padding, and, when no output keeps the time axis, changing the
+    ids at the padded steps changes the outputs (a mask computed by hand inside a custom layer's
+    `call`, like the fixed keras-io FNet example, is seen this way). Each id input is judged on its own: a masked
+    encoder does not excuse the decoder's Embedding.
 
     ## Why is this bad?
     Padding id 0 gets a trained embedding vector like any word; RNNs, pooling and the loss all
     see the padding.
 
     ## Known problems
-    It stays quiet as soon as any layer of the model makes or receives a mask, even one that
-    does not cover this input's padding, and when the ids are padded with something other than 0.
+    It stays quiet when the ids are padded with something other than 0. Inside a custom layer
+    holding several Embeddings, the one with the largest `input_dim` is taken for the token table.
     A model that keeps the padding out of the loss without any mask (a `sample_weight` of
     `ids != 0`) is reported all the same. The padding is found by the layout pass (`maskcheck/facts/layout.py`). No named thresholds.
 
@@ -48,27 +60,72 @@ class EmbeddingUnmaskedPadding(DataCheck):
             "zero-padded ids, Embedding(mask_zero=False)",
             lambda t: t.padding.ids_tagger(t.padded_ids(n=32), mask_zero=False),
         ),
+        Invalid(
+            "an Embedding nested in a custom token+position layer, no mask",
+            lambda t: t.padding.nested_embedding(masked=False),
+        ),
+        Invalid(
+            "masked encoder, decoder Embedding(mask_zero=False)",
+            lambda t: t.padding.encoder_decoder_ids(decoder_mask_zero=False),
+        ),
     )
     VALID = (
         Valid(
             "zero-padded ids, Embedding(mask_zero=True)", lambda t: t.padding.ids_tagger(t.padded_ids(n=32))
         ),
+        Valid(
+            "the custom token+position layer passes ids != 0 on as the mask",
+            lambda t: t.padding.nested_embedding(masked=True),
+        ),
+        Valid("masked encoder and decoder", lambda t: t.padding.encoder_decoder_ids(decoder_mask_zero=True)),
+        Valid(
+            "attention_mask built from the ids, no Keras mask", lambda t: t.padding.ids_with_attention_mask()
+        ),
+        Valid("an explicit padding_mask input beside the ids", lambda t: t.padding.ids_and_padding_mask()),
+        Valid("pooled by hand over ids != 0 inside a custom layer", lambda t: t.padding.ids_mean_by_hand()),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        if ctx.masked_anywhere:
-            return
         for lay in self.layouts(ctx):
             if lay.mask_source != "Embedding" or lay.mask_zero or lay.by_pad is None or lay.pad is None:
                 continue
-            if float(np.asarray(lay.pad).ravel()[0]) != 0.0:
+            if float(np.asarray(lay.pad).ravel()[0]) != 0.0 or ctx.padding_masked(lay):
+                continue
+            if self._handled_by_hand(ctx, lay):
                 continue
             st = lay.by_pad
             yield self.finding(
                 f"{where(lay, self.multi(ctx))}: {st.padded_samples} of {st.samples} sequences end in runs of "
-                f"id 0 ({lay.pad_side}-padded), but '{lay.mask_source_name}' has mask_zero=False and no "
-                "layer makes a mask.",
+                f"id 0 ({lay.pad_side}-padded), but '{lay.mask_source_name}' has mask_zero=False and nothing "
+                "masks these steps.",
                 f"`layers.Embedding({lay.input_dim}, ..., mask_zero=True)` (ids of real tokens must start at 1)",
                 layer=lay.mask_source_name,
                 samples=st.not_right_idx or st.fully_idx,
             )
+
+    def _handled_by_hand(self, ctx: AuditContext, lay: InputLayout) -> bool:
+        """No output keeps the time axis (so no loss can count padded steps), and changing the ids at
+        the padded steps (the Embedding's output there, not the ids) changes no output: the padding
+        is masked by hand, inside some `call`."""
+        pads = ctx.padded_steps(lay)
+        if pads is None or not ctx.options.perturb:
+            return False
+        t = pads.shape[1]
+        if any(len(s) >= 2 and s[1] == t for s in (shape(o) for o in ctx.trace.outputs)):
+            return False
+        layer = self._layer(ctx, lay)
+        if layer is None:
+            return False
+        ids = ctx.inputs[lay.index]
+        res = probe_layer_output(
+            ctx.model, ctx.inputs, ctx.structured, ctx.trace, layer, ids, pads, ctx.options.seed
+        )
+        return res.error is None and not res.changed_outputs
+
+    @staticmethod
+    def _layer(ctx: AuditContext, lay: InputLayout) -> Any:
+        """The Embedding the layout pass found for this input (by its name, anywhere in the tree)."""
+        for e in ctx.events:
+            if e.name == lay.mask_source_name and is_kind(e.layer, kinds.EMBEDDING):
+                return e.layer
+        return None

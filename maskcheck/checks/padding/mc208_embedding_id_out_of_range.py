@@ -21,10 +21,11 @@ class EmbeddingIdOutOfRange(DataCheck):
     return zeros.
 
     ## Known problems
-    Only an `Embedding` that reads a model input directly (or through layers that keep the
-    values, such as `Dropout`) is checked; ids that pass through other layers first, or an
-    embedding layer that is not a subclass of `Embedding` (keras-hub's
-    `TokenAndPositionEmbedding`), are not. No named thresholds.
+    Only an `Embedding` (or subclass) that reads a model input directly, through layers that
+    keep the values (such as `Dropout`), or nested inside the first layer that consumes the
+    input (keras-io's `TokenAndPositionEmbedding`; the nested Embedding with the largest
+    `input_dim` is taken for the token table) is checked; ids that pass through other layers
+    first are not. No named thresholds.
 
     ## Example
     ```python

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from maskcheck.checks.base import Check, Invalid, Valid
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import masked_samples, mixing_reason, time_len
+from maskcheck.facts.sources import probe_input
 from maskcheck.report import Finding, Severity
 
 _REDUCER_FIX = {
@@ -78,6 +79,10 @@ class ReductionOverPadding(Check):
             "Masking -> Lambda(mean over time)",
             lambda t: t.propagation.reducer(t.layers.Lambda(lambda x: t.ops.mean(x, axis=1))),
         ),
+        Invalid(
+            "explicit padding_mask input, GlobalMaxPooling1D over every step",
+            lambda t: t.padding.ids_and_padding_mask(pool="max"),
+        ),
     )
     VALID = (
         Valid(
@@ -88,6 +93,10 @@ class ReductionOverPadding(Check):
         Valid(
             "Masking -> Conv1D(kernel 1) keeps steps apart",
             lambda t: t.propagation.reducer(t.layers.Conv1D(4, 1)),
+        ),
+        Valid(
+            "explicit padding_mask input, mean over the steps it marks real",
+            lambda t: t.padding.ids_and_padding_mask(),
         ),
     )
 
@@ -108,4 +117,32 @@ class ReductionOverPadding(Check):
                 _REDUCER_FIX.get(ev.class_name, _GENERIC_FIX),
                 layer=ev.path,
                 samples=masked_samples(mask),
+            )
+        yield from self._explicit(ctx)
+
+    def _explicit(self, ctx: AuditContext) -> Iterable[Finding]:
+        """Explicit padding masks (keras-hub's `padding_mask`): no Keras mask rides on the tensors,
+        so the reduction is found by changing the ids where the mask says padding and looking for
+        the first layer whose result changed."""
+        if not ctx.options.perturb:
+            return
+        for m in ctx.explicit_masks:
+            pads = ~m.real
+            if not pads.any() or pads.all():
+                continue
+            res = probe_input(
+                ctx.model, ctx.inputs, ctx.structured, ctx.trace, m.ids_index, pads, "ids", ctx.options.seed
+            )
+            ev = res.first
+            if ev is None:
+                continue
+            reason = mixing_reason(ev, pads.shape[1])
+            if reason is None:
+                continue
+            yield self.finding(
+                f"'{ev.path}': {reason}; changing the ids where '{m.name}' marks padding changes its "
+                f"result, e.g. samples {res.samples[:8]}.",
+                _REDUCER_FIX.get(ev.class_name, _GENERIC_FIX).replace("mask[", f"{m.name}["),
+                layer=ev.path,
+                samples=res.samples,
             )

@@ -1,0 +1,271 @@
+"""Mask sources beyond the Keras mask: explicit padding-mask inputs, masks the trace saw, and a
+probe that perturbs an input where it is padded.
+
+The keras-hub convention is a `padding_mask` input beside `token_ids`; a model may also build an
+attention mask from the ids itself (`attention_mask=(ids != 0)[:, None, :]`) without any Keras
+mask. Both mask the padding as surely as `mask_zero=True`, and the data checks must see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from maskcheck import bridge as kb
+from maskcheck.facts.flow import shape, time_aligned
+from maskcheck.facts.layout import InputLayout, end_padding, steps_equal
+from maskcheck.trace import CallEvent, Trace, run_traced
+
+# Name fragments of an explicit padding-mask input, and those of the ids input it belongs to
+# (stripped to pair `encoder_padding_mask` with `encoder_token_ids`).
+MASK_NAMES = ("padding_mask", "attention_mask", "input_mask", "mask")
+IDS_NAMES = ("token_ids", "input_ids", "ids", "inputs", "tokens")
+
+
+@dataclass
+class ExplicitMask:
+    """A model input that says, per step of an ids input, real (1) or padding (0)."""
+
+    index: int
+    name: str
+    ids_index: int
+    ids_name: str
+    real: np.ndarray  # (samples, steps) bool, as traced
+
+
+def padded_steps(x: np.ndarray, lay: InputLayout) -> np.ndarray | None:
+    """(samples, steps) bool: the steps in the runs of the pad vector at the sequence ends."""
+    if lay.pad is None or x.ndim < 2:
+        return None
+    full = steps_equal(x, lay.pad if x.ndim > 2 else np.asarray(lay.pad).reshape(1))[0]
+    if lay.pad_side in ("post", "pre"):
+        return end_padding(full, lay.pad_side)
+    return np.asarray(full, dtype=bool)
+
+
+def _stem(name: str, fragments: tuple[str, ...]) -> str:
+    low = name.lower()
+    for frag in fragments:
+        if low.endswith(frag):
+            return low[: -len(frag)].rstrip("_")
+    return low
+
+
+def _is_binary(x: np.ndarray) -> bool:
+    if x.ndim != 2 or x.dtype.kind not in "biuf":
+        return False
+    return bool(np.isin(x, (0, 1)).all())
+
+
+def explicit_masks(
+    inputs: list[np.ndarray], names: list[str], layouts: list[InputLayout]
+) -> list[ExplicitMask]:
+    """Inputs named like a padding mask, holding 0/1 per step, each paired with the ids input of
+    the same shape (the one whose name shares its prefix, when there are several)."""
+    by_index = {lay.index: lay for lay in layouts}
+    out = []
+    for i, (x, name) in enumerate(zip(inputs, names, strict=False)):
+        if "mask" not in name.lower() or not _is_binary(x):
+            continue
+        stem = _stem(name, MASK_NAMES)
+        candidates = [
+            j
+            for j, other in enumerate(inputs)
+            if j != i
+            and other.shape == x.shape
+            and j in by_index
+            and by_index[j].kind == "ids"
+            and "mask" not in names[j].lower()
+        ]
+        if not candidates:
+            continue
+        j = max(candidates, key=lambda k: (_stem(names[k], IDS_NAMES) == stem, -k))
+        out.append(ExplicitMask(i, name, j, names[j], np.asarray(x, dtype=bool)))
+    return out
+
+
+def masks_seen(trace: Trace, n: int, t: int) -> list[np.ndarray]:
+    """Every mask the trace saw (Keras masks, masks passed as `mask=`/`*_mask=`, attention masks)
+    for a batch of `n` sequences of `t` steps, reduced to (n, t): a key step counts as real when
+    any query may attend to it."""
+    seen: dict[int, Any] = {}
+    for e in trace.events:
+        for m in (*e.input_masks, *e.received_masks, *e.attention_masks, *e.output_masks):
+            if m is not None and kb.is_tensor(m):
+                seen.setdefault(id(m), m)
+    for m in trace.output_masks:
+        if m is not None and kb.is_tensor(m):
+            seen.setdefault(id(m), m)
+    out = []
+    for m in seen.values():
+        s = shape(m)
+        if len(s) < 2 or s[0] != n or s[-1] != t:
+            continue
+        try:
+            arr = np.asarray(kb.to_numpy(m)).astype(bool)
+        except Exception:
+            continue
+        out.append(np.asarray(arr.reshape(n, -1, t).any(axis=1), dtype=bool))
+    return out
+
+
+def covered_by_trace(trace: Trace, pads: np.ndarray) -> bool:
+    """Some mask the model computed marks exactly these padded steps as padding (and real steps as
+    real): the padding is masked, whoever made the mask."""
+    if not pads.any() or pads.all():
+        return False
+    n, t = pads.shape
+    return any(not m[pads].any() and m[~pads].all() for m in masks_seen(trace, n, t))
+
+
+@dataclass
+class InputProbe:
+    """Outcome of perturbing one input at its padded steps."""
+
+    changed_outputs: list[int] = field(default_factory=list)
+    max_change: list[float] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)
+    error: str | None = None
+    first: CallEvent | None = None
+    """The first layer called by the model itself whose outputs changed at real steps."""
+
+
+def _perturbed(x: np.ndarray, pads: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    new = np.array(x, copy=True)
+    if kind == "ids":
+        real = x[~pads]
+        lo = max(1, int(real.min())) if real.size else 1
+        hi = max(lo, int(real.max())) if real.size else lo
+        new[pads] = rng.integers(lo, hi + 1, size=int(pads.sum())).astype(x.dtype)
+        return new
+    scale = float(np.nanstd(x[~pads])) * 3.0 + 1.0 if (~pads).any() else 1.0
+    noise = rng.standard_normal(new[pads].shape) * scale
+    new[pads] = noise.astype(x.dtype) if x.dtype.kind == "f" else np.rint(noise).astype(x.dtype)
+    return new
+
+
+def probe_input(
+    model: Any,
+    inputs: list[np.ndarray],
+    structured: Callable[[list[np.ndarray]], Any],
+    trace: Trace,
+    index: int,
+    pads: np.ndarray,
+    kind: str,
+    seed: int = 0,
+) -> InputProbe:
+    """Run the model again with input `index` changed at `pads` (`structured` turns the arrays
+    into what the model takes: one array, a list, a dict); report the outputs that changed
+    at the steps this input has real (or anywhere, for outputs without its time axis)."""
+    rng = np.random.default_rng(seed)
+    xs = list(inputs)
+    xs[index] = _perturbed(xs[index], pads, kind, rng)
+    return _compare(trace, run_traced(model, structured(xs)), pads)
+
+
+def probe_layer_output(
+    model: Any,
+    inputs: list[np.ndarray],
+    structured: Callable[[list[np.ndarray]], Any],
+    trace: Trace,
+    layer: Any,
+    ids: np.ndarray,
+    pads: np.ndarray,
+    seed: int = 0,
+) -> InputProbe:
+    """Run the model again with the output of `layer` (an Embedding) replaced by noise at `pads`,
+    in the calls that look up `ids`; report the outputs that changed at real steps. The ids stay
+    as they are, so a mask the model derives from them (`ids != 0`, by hand) stays the same."""
+    rng = np.random.default_rng(seed)
+
+    def perturb(ev: CallEvent, args: Any, out: Any) -> Any:
+        if ev.layer is not layer or not args or not kb.is_tensor(out) or len(shape(out)) != 3:
+            return out
+        try:
+            seen = np.asarray(kb.to_numpy(args[0]))
+        except Exception:
+            return out
+        if seen.shape != ids.shape or not np.array_equal(seen, ids):
+            return out
+        arr = np.asarray(kb.to_numpy(out))
+        noise = (rng.standard_normal(arr.shape) * (float(np.std(arr)) * 3.0 + 1.0)).astype(arr.dtype)
+        new = kb.keras.ops.where(pads[..., None], kb.keras.ops.convert_to_tensor(noise), out)
+        mask = kb.get_mask(out)
+        if mask is not None:
+            kb.set_mask(new, mask)
+        return new
+
+    return _compare(trace, run_traced(model, structured(list(inputs)), perturb=perturb), pads)
+
+
+def _compare(trace: Trace, second: Trace, pads: np.ndarray) -> InputProbe:
+    result = InputProbe()
+    if second.error is not None:
+        result.error = f"{type(second.error).__name__}: {second.error}"
+        return result
+    t = pads.shape[1]
+    changed = np.zeros(pads.shape[0], dtype=bool)
+    for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
+        s = shape(a)
+        real = ~pads if len(s) >= 2 and s[1] == t and time_aligned(a, t) else None
+        amount, per_sample = _change(a, b, real)
+        if per_sample.any():
+            result.changed_outputs.append(i)
+            result.max_change.append(amount)
+            if per_sample.shape == changed.shape:
+                changed |= per_sample
+    result.samples = [int(i) for i in np.flatnonzero(changed)[:10]]
+    if result.changed_outputs:
+        result.first = _first_changed(trace, second, ~pads)
+    return result
+
+
+def _first_changed(first: Trace, second: Trace, real: np.ndarray) -> CallEvent | None:
+    """The first layer of the model's own graph (or a subclassed model's `call`, not a layer's
+    internals) whose outputs changed at real steps (the n-th
+    call of a layer is matched with its n-th call in the other trace)."""
+    t = real.shape[1]
+
+    def numbered(trace: Trace) -> list[tuple[tuple[int, int], CallEvent]]:
+        counts: dict[int, int] = {}
+        out = []
+        for e in trace.events:
+            n = counts.get(id(e.layer), 0)
+            counts[id(e.layer)] = n + 1
+            out.append(((id(e.layer), n), e))
+        return out
+
+    other = dict(numbered(second))
+    for key, e in numbered(first):
+        if e is first.root or e.is_op or e.parent is None:
+            continue
+        if e.parent is not first.root and not kb.is_model(e.parent.layer):
+            continue
+        twin = other.get(key)
+        if twin is None:
+            continue
+        for a, b in zip(e.outputs, twin.outputs, strict=False):
+            s = shape(a)
+            sel = real if len(s) >= 3 and s[1] == t else None
+            if _change(a, b, sel)[1].any():
+                return e
+    return None
+
+
+def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]:
+    """Largest change and per-sample changed flags, at real steps where `real` applies; the
+    tolerance stays above float noise (reduction order moves results by ~1e-6)."""
+    x = np.asarray(kb.to_numpy(a), dtype="float64")
+    z = np.asarray(kb.to_numpy(b), dtype="float64")
+    if x.shape != z.shape:
+        return float("inf"), np.ones(x.shape[:1], dtype=bool)
+    d = np.where(np.isnan(x) & np.isnan(z), 0.0, np.abs(x - z))
+    if real is not None and x.ndim >= 2 and real.shape == x.shape[:2]:
+        d = np.where(real.reshape(real.shape + (1,) * (x.ndim - 2)), d, 0.0)
+    scale = float(np.nanmax(np.abs(x))) if x.size else 0.0
+    tol = 1e-5 + 1e-4 * scale
+    per_sample = np.asarray((np.nan_to_num(d, nan=np.inf) > tol).reshape(d.shape[0], -1).any(axis=1))
+    return (float(np.nanmax(d)) if d.size else 0.0), per_sample
