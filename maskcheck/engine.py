@@ -15,6 +15,7 @@ from maskcheck.errors import MaskcheckError
 from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.flow import role_of, shape
 from maskcheck.facts.mask_map import mask_map
+from maskcheck.facts.ordering import root_cause_first
 from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
@@ -160,6 +161,7 @@ def audit(
         _restore(snap)
     order = {c.code: i for i, c in enumerate(all_checks())}
     findings.sort(key=lambda f: (-f.severity.rank, order.get(f.code, 999)))
+    findings = root_cause_first(findings)
     meta = {
         "keras": kb.keras_label(model),
         "backend": kb.backend_name(),

@@ -12,7 +12,7 @@ from maskcheck import bridge as kb
 from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
-from maskcheck.facts.probe import LeakResult, probe
+from maskcheck.facts.probe import ATOL, RTOL, LeakResult, probe
 from maskcheck.facts.sources import ExplicitMask, covered_by_trace, explicit_masks, padded_steps
 from maskcheck.trace import CallEvent, Trace
 
@@ -39,7 +39,7 @@ class AuditContext:
     structure: str = "single"
     notes: list[str] = field(default_factory=list)
     """What the checks want said in the report besides findings (see `note`)."""
-    _leak: LeakResult | None = field(default=None, init=False, repr=False)
+    _leak: dict[tuple[float, float], LeakResult] = field(default_factory=dict, init=False, repr=False)
     _outputs: dict[int, OutputFacts] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -59,11 +59,14 @@ class AuditContext:
         """Add a line to the report's notes (something a check could not do, or did not apply)."""
         self.notes.append(text)
 
-    def leak(self) -> LeakResult:
-        """The padding-perturbation probe (MC108), run once."""
-        if self._leak is None:
-            self._leak = probe(self.model, self.model_inputs(), self.trace, self.options.seed)
-        return self._leak
+    def leak(self, atol: float = ATOL, rtol: float = RTOL) -> LeakResult:
+        """The padding probe (MC108), run once per tolerance (a change counts above atol + rtol * scale)."""
+        key = (float(atol), float(rtol))
+        if key not in self._leak:
+            self._leak[key] = probe(
+                self.model, self.model_inputs(), self.trace, self.options.seed, atol=atol, rtol=rtol
+            )
+        return self._leak[key]
 
     @cached_property
     def masked_anywhere(self) -> bool:

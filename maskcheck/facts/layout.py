@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
 from maskcheck.bridge.graph import all_layers, inbound_nodes, node_inputs, node_outputs
 from maskcheck.bridge.kinds import is_kind, source_kind
@@ -262,6 +263,23 @@ def _as_vec(v: np.ndarray, size: int) -> np.ndarray:
     return np.broadcast_to(v, (size,)) if v.size == 1 else v
 
 
+def keras_mask_value(layer: Any, data_dtype: np.dtype) -> np.floating[Any]:
+    """`Masking.mask_value` as the layer compares it with data of `data_dtype` (exactly).
+
+    Keras 3 converts a Python number to a tensor of `floatx` (float32) before comparing, so
+    `Masking(-99999.99)` matches float32 data padded with -99999.99 (and float64 data only after
+    the model has cast them to float32); tf_keras converts it to the input's dtype."""
+    mv = layer.mask_value
+    if type(mv) in (int, float) and not kb.is_legacy(layer):
+        dt = np.dtype(kb.keras.config.floatx())
+    elif type(mv) in (int, float):
+        dt = data_dtype if data_dtype.kind == "f" else np.dtype("float32")
+    else:
+        dt = np.asarray(mv).dtype if np.asarray(mv).dtype.kind == "f" else np.dtype("float32")
+    value: np.floating[Any] = dt.type(float(np.asarray(mv).ravel()[0]))
+    return value
+
+
 class LayoutAccumulator:
     """Streaming consumer for one input: `update(batch, offset)` per batch, then `.layout`."""
 
@@ -293,7 +311,7 @@ class LayoutAccumulator:
         )
         feat = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
         if cls == "Masking":
-            lay.mask_value = np.full(feat, float(self.source.mask_value))
+            lay.mask_value = np.full(feat, keras_mask_value(self.source, x.dtype))
         elif cls == "Embedding":
             lay.mask_zero = bool(getattr(self.source, "mask_zero", False))
             lay.input_dim = int(self.source.input_dim)
@@ -345,10 +363,31 @@ class LayoutAccumulator:
                     lay.pad, lay.pad_side, lay.by_pad = np.array(pad, copy=True), "scattered", StepStats()
                 return
 
+    def _model_dtype(self, x: np.ndarray) -> np.dtype | None:
+        """The narrower float dtype the mask source sees, when `x` holds wider floats (or None).
+
+        Keras casts float data to the model input's dtype, and a layer casts its float inputs to
+        its compute dtype: float64 data padded with -99999.99 reach a float32 `Masking` rounded."""
+        if x.dtype.kind != "f":
+            return None
+        found = [x.dtype]
+        for name in (self.spec_dtype, getattr(self.source, "compute_dtype", None)):
+            try:
+                dt = np.dtype(name)
+            except TypeError:
+                continue
+            if dt.kind == "f":
+                found.append(dt)
+        narrow = min(found, key=lambda d: d.itemsize)
+        return narrow if narrow.itemsize < x.dtype.itemsize else None
+
     def update(self, batch: Any, offset: int) -> None:
         x = batch.xs[self.index]
         if x.ndim < 2 or x.dtype.kind not in "iufb":
             return
+        narrow = self._model_dtype(x)
+        if narrow is not None:
+            x = x.astype(narrow)  # what the model sees: Keras casts the input, then compares
         if not self._started:
             self._start(x)
         lay = self.layout

@@ -819,7 +819,7 @@ def guide_temporal_softmax_case(variant: str) -> ZooCase:
         source="keras-io guides/understanding_masking_and_padding.py",
         name="guide_temporal_softmax",
         variant=variant,
-        root=None,  # MC102 (item 5) and MC108 today; whether MC104 should lead is open
+        root=None,  # MC108 (MC102 is info: uncompiled, no y); whether MC104 should lead is open
         pads={None: pad},
         method="row",
         rows=lambda m: [m.get_layer("emb").embeddings],
