@@ -232,6 +232,15 @@ class DataSource:
         for arr in ys:
             if arr.ndim == 0 or arr.shape[0] != n:
                 raise MaskcheckError(argument, f"{n} rows, one per sample of X", f"shape {arr.shape}")
+        for k, arr in enumerate(ys):
+            if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+                bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))
+                raise MaskcheckError(
+                    argument if len(ys) == 1 else f"{argument}[{k}]",
+                    "finite labels (a masked loss still multiplies NaN by the mask: the loss becomes NaN); "
+                    "pad y with a valid label instead",
+                    f"NaN or Inf in {len(bad)} samples, e.g. samples {bad[:5].tolist()}",
+                )
         return ys
 
     # ---- iteration -------------------------------------------------------------------------

@@ -131,7 +131,45 @@ BAD: list[tuple[str, Any, str]] = [
     ("callback verbose out of range", lambda: AuditCallback(X, verbose=3), "verbose"),
     ("callback fail_on unknown", lambda: AuditCallback(X, fail_on="fatal"), "fail_on"),
     ("subclassed model without X", lambda: _subclassed_without_x(), "X"),
+    ("y with the wrong number of steps", lambda: maskcheck.audit(_tagger(), X, np.zeros((8, 12))), "y"),
+    ("rank 1 y for a per-step tagger", lambda: maskcheck.audit(_tagger(), X, np.zeros(8)), "y"),
+    (
+        "one-hot y with a sparse loss",
+        lambda: maskcheck.audit(_tagger(), X, np.eye(3)[np.zeros((8, 10), int)]),
+        "y",
+    ),
+    (
+        "class ids with a categorical loss",
+        lambda: maskcheck.audit(_tagger("categorical_crossentropy"), X, np.zeros((8, 10))),
+        "y",
+    ),
+    (
+        "sample_weight with the wrong number of steps",
+        lambda: maskcheck.audit(_tagger(), X, np.zeros((8, 10)), sample_weight=np.ones((8, 7))),
+        "sample_weight",
+    ),
+    ("NaN in y", lambda: maskcheck.audit(_tagger(), X, _y_nan()), "y"),
+    ("strict with a loss the checks cannot evaluate", lambda: _unevaluable(strict=True), "model"),
 ]
+
+
+def _tagger(loss: str = "sparse_categorical_crossentropy") -> Any:
+    return C.outputs.tagger(units=3, loss=loss)
+
+
+def _y_nan() -> np.ndarray:
+    y = np.zeros((8, 10), "float32")
+    y[1, 2] = np.nan
+    return y
+
+
+def _unevaluable(strict: bool = False) -> Report:
+    """A tagger whose loss keeps one value per sample (reduction=None): MC305 cannot compare it."""
+    model = C.outputs.tagger(units=1, loss=None, masked=False)
+    model.compile(loss=keras.losses.MeanSquaredError(reduction=None), optimizer="sgd")
+    y = np.where(X.any(-1), 1.0, 0.0).astype("float32")
+    return maskcheck.audit(model, X, y, strict=strict)
+
 
 
 def _fixture() -> MaskcheckFixture:
@@ -167,8 +205,16 @@ def test_bad_input(label: str, call: Any, argument: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_at_least_25_bad_inputs() -> None:
-    assert len(BAD) >= 25
+def test_at_least_40_bad_inputs() -> None:
+    assert len(BAD) >= 40
+
+
+def test_a_check_that_could_not_run_is_shown() -> None:
+    report = _unevaluable()
+    assert "MC305" in report.meta["checks_not_run"]
+    text = report.to_text()
+    assert "Checks that could not run" in text
+    assert "MC305" in text.split("Checks that could not run")[1]
 
 
 # -- the same values accepted everywhere (issue 15) ------------------------------------------------

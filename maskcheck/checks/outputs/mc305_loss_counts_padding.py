@@ -154,7 +154,7 @@ class LossCountsPadding(OutputCheck):
                     after = _loss_value(loss_obj, y, y_pred, base_w * (1.0 + padded))
                     how = "weighting only"
             except Exception as exc:
-                ctx.note(f"MC305 could not evaluate the loss of output {i}: {exc}")
+                ctx.could_not_run(self.code, f"the loss of output {i} could not be evaluated: {exc}")
                 continue
             if self._same(before, after):
                 continue

@@ -1,0 +1,93 @@
+"""Labels and weights that cannot fit the model's outputs or compiled loss at all.
+
+Run right after the trace, when the output shapes are known: a y with the wrong number of steps,
+a rank 1 y for a per-step output, one-hot y with a sparse loss (or ids with a categorical one),
+or a sample_weight with the wrong number of steps is a `MaskcheckError`, never a clean report
+(the loss checks would fail inside and only leave a note).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from maskcheck.errors import MaskcheckError
+from maskcheck.facts.flow import shape
+from maskcheck.facts.outputs import loss_identifier, loss_info
+from maskcheck.trace import Trace
+
+
+def _dims(dims: tuple[Any, ...]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
+def _needs(kind: str, n: int, steps: tuple[int, ...], units: int) -> str:
+    """The y shape a loss of `kind` needs for an output of (n, *steps, units)."""
+    if kind == "sparse_categorical":
+        return f"integer class ids of shape {_dims((n, *steps))} or {_dims((n, *steps, 1))}"
+    if kind == "categorical":
+        return f"one-hot labels of shape {_dims((n, *steps, units))}"
+    return f"labels of shape {_dims((n, *steps, units))}" + (
+        f" or {_dims((n, *steps))}" if units == 1 else ""
+    )
+
+
+def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_weight: Any) -> None:
+    """Raise a `MaskcheckError` on `y` or `sample_weight` when it cannot fit an output or its loss."""
+    outputs = trace.outputs
+    if y is not None:
+        for i, yi in enumerate(y):
+            if i >= len(outputs):
+                break
+            _check_y(model, i, yi, tuple(shape(outputs[i])), "y" if len(y) == 1 else f"y[{i}]")
+    if sample_weight is None or np.ndim(sample_weight) < 2:
+        return
+    w_steps = int(np.shape(sample_weight)[1])
+    for i, out in enumerate(outputs):
+        so = tuple(shape(out))
+        if len(so) >= 3 and so[1] is not None and w_steps not in (1, so[1]):
+            raise MaskcheckError(
+                "sample_weight",
+                f"a weight per sample (shape ({so[0]},) or ({so[0]}, 1)) or per step (shape ({so[0]}, {so[1]})) "
+                f"for output {i} of shape {_dims(so)}",
+                f"shape {np.shape(sample_weight)}: {w_steps} steps where the output has {so[1]}",
+            )
+
+
+def _check_y(model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: str) -> None:
+    if len(so) < 2:
+        return
+    info = loss_info(loss_identifier(model, i))
+    kind = info.kind if info is not None else "other"
+    n, steps, units = so[0], tuple(so[1:-1]), so[-1]
+    needs = _needs(kind, yi.shape[0], steps, int(units or 1))
+    where = f"output {i} of shape {_dims(so)}" + (f" and the loss {info.label}" if info else "")
+    if steps:
+        # a per-step output: y needs the same steps
+        if yi.ndim < 1 + len(steps):
+            raise MaskcheckError(
+                argument,
+                f"{needs} for {where} (a label per step)",
+                f"shape {yi.shape}: one label per sample",
+            )
+        if tuple(yi.shape[1 : 1 + len(steps)]) != steps:
+            raise MaskcheckError(
+                argument,
+                f"{needs} for {where}",
+                f"shape {yi.shape}: {_dims(tuple(yi.shape[1 : 1 + len(steps)]))} steps where the output has "
+                f"{_dims(steps)}",
+            )
+    full = 1 + len(steps) + 1  # rank of the output
+    if units is None or units <= 1:
+        return
+    if kind == "sparse_categorical" and yi.ndim == full and yi.shape[-1] == units:
+        raise MaskcheckError(
+            argument, f"{needs} for {where}", f"shape {yi.shape}: one-hot labels (use argmax, or a categorical loss)"
+        )
+    if kind == "categorical" and (yi.ndim == full - 1 or (yi.ndim == full and yi.shape[-1] == 1)):
+        raise MaskcheckError(
+            argument,
+            f"{needs} for {where}",
+            f"shape {yi.shape}: class ids (one-hot encode them, or use a sparse categorical loss)",
+        )
