@@ -60,7 +60,7 @@ def _check_y(model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: 
         return
     info = loss_info(loss_identifier(model, i))
     kind = info.kind if info is not None else "other"
-    n, steps, units = so[0], tuple(so[1:-1]), so[-1]
+    steps, units = tuple(so[1:-1]), so[-1]
     needs = _needs(kind, yi.shape[0], steps, int(units or 1))
     where = f"output {i} of shape {_dims(so)}" + (f" and the loss {info.label}" if info else "")
     if steps:
@@ -83,7 +83,9 @@ def _check_y(model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: 
         return
     if kind == "sparse_categorical" and yi.ndim == full and yi.shape[-1] == units:
         raise MaskcheckError(
-            argument, f"{needs} for {where}", f"shape {yi.shape}: one-hot labels (use argmax, or a categorical loss)"
+            argument,
+            f"{needs} for {where}",
+            f"shape {yi.shape}: one-hot labels (use argmax, or a categorical loss)",
         )
     if kind == "categorical" and (yi.ndim == full - 1 or (yi.ndim == full and yi.shape[-1] == 1)):
         raise MaskcheckError(

@@ -43,7 +43,11 @@ def render_text(report: Report) -> str:
     if not_run:
         out.append("Checks that could not run (their problems may be present but unreported):")
         for code, reason in not_run.items():
-            out.append(textwrap.fill(f"{code}: {reason}", width=100, initial_indent="    ", subsequent_indent="        "))
+            out.append(
+                textwrap.fill(
+                    f"{code}: {reason}", width=100, initial_indent="    ", subsequent_indent="        "
+                )
+            )
         out.append("")
     if not report.findings:
         out.append(

@@ -187,3 +187,11 @@ def end_token_padded(weighted: bool) -> CaseInput:
     y[np.arange(len(y)), real.sum(-1) - 1] = 2  # the end label on the last real step
     kwargs = {"sample_weight": real.astype("float32")} if weighted else {}
     return CaseInput(tagger(units=3, masked=False), x, y, kwargs)
+
+
+def minus_one_padded(loss: Any = "sparse_categorical_crossentropy", pad: int = -1) -> CaseInput:
+    """A masked two-class tagger with labels 0, 1 on real steps and `pad` at padded steps."""
+    x = padded_floats(n=32)
+    y = step_labels(x, n_classes=2, pad_label=pad + 1) - 1
+    y[~x.any(-1)] = pad
+    return CaseInput(tagger(units=2, loss=loss), x, y)
