@@ -171,7 +171,6 @@ def _unevaluable(strict: bool = False) -> Report:
     return maskcheck.audit(model, X, y, strict=strict)
 
 
-
 def _fixture() -> MaskcheckFixture:
     return MaskcheckFixture()
 
