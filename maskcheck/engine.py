@@ -118,6 +118,7 @@ def audit(
                     "finite values (NaN is accepted only as padding that fills the sequence ends)",
                     f"NaN or Inf in {lay.nonfinite} sequences, e.g. samples {lay.nonfinite_idx[:5]}",
                 )
+        notes.extend(source.cast_notes())
         notes.extend(_clip_ids(sample, layouts))
         if sample.total_seen > sample.xs[0].shape[0]:
             notes.append(
@@ -172,8 +173,10 @@ def audit(
     order = {c.code: i for i, c in enumerate(all_checks())}
     findings.sort(key=lambda f: (-f.severity.rank, order.get(f.code, 999)))
     findings = root_cause_first(findings)
+    package, version = kb.keras_package(model)
     meta = {
-        "keras": kb.keras_label(model),
+        "keras": version,
+        "keras_package": package,
         "backend": kb.backend_name(),
         "samples_traced": int(sample.xs[0].shape[0]),
         "samples_seen": int(sample.total_seen),

@@ -246,3 +246,25 @@ def test_callback_accepts_what_keras_accepts_for_verbose_and_a_logger() -> None:
     assert AuditCallback(verbose=True).verbose == 1
     assert AuditCallback(verbose=2).verbose == 2
     assert AuditCallback(verbose=0, logger=logger).logger is logger
+
+
+# -- messages that mislead (issue 15) --------------------------------------------------------------
+
+
+def test_fractional_ids_are_seen_as_the_model_casts_them() -> None:
+    """Keras casts float ids to the int32 Input toward zero: padding 0.4 is id 0, which the mask covers."""
+    inp = keras.Input((16,), dtype="int32")
+    out = keras.layers.LSTM(3, return_sequences=True)(keras.layers.Embedding(50, 4, mask_zero=True)(inp))
+    rng = np.random.default_rng(0)
+    ids = (rng.random((16, 16)) * 49 + 1).astype("float32")
+    for i, n in enumerate(rng.integers(4, 16, 16)):
+        ids[i, n:] = 0.4
+    report = maskcheck.audit(keras.Model(inp, out), ids)
+    assert "MC203" not in report.codes, report
+    assert any("fractional" in n and "int32" in n for n in report.notes), report.notes
+
+
+def test_meta_keras_is_the_version_as_documented() -> None:
+    meta = maskcheck.audit(model(), X).meta
+    assert meta["keras"] == keras.__version__
+    assert meta["keras_package"] == "keras"
