@@ -149,6 +149,22 @@ BAD: list[tuple[str, Any, str]] = [
         "sample_weight",
     ),
     ("NaN in y", lambda: maskcheck.audit(_tagger(), X, _y_nan()), "y"),
+    (
+        "(N, T) y for a masked one-unit output with binary cross-entropy",
+        lambda: maskcheck.audit(
+            C.outputs.tagger(units=1, activation="sigmoid", loss="binary_crossentropy"), X, np.zeros((8, 10))
+        ),
+        "y",
+    ),
+    (
+        "(N, T) ids for three sigmoid units with binary cross-entropy",
+        lambda: maskcheck.audit(
+            C.outputs.tagger(units=3, activation="sigmoid", loss="binary_crossentropy", masked=False),
+            X,
+            np.zeros((8, 10)),
+        ),
+        "y",
+    ),
     ("strict with a loss the checks cannot evaluate", lambda: _unevaluable(strict=True), "model"),
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from maskcheck import bridge as kb
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.flow import shape
 from maskcheck.facts.outputs import loss_identifier, loss_info
@@ -28,9 +29,7 @@ def _needs(kind: str, n: int, steps: tuple[int, ...], units: int) -> str:
         return f"integer class ids of shape {_dims((n, *steps))} or {_dims((n, *steps, 1))}"
     if kind == "categorical":
         return f"one-hot labels of shape {_dims((n, *steps, units))}"
-    return f"labels of shape {_dims((n, *steps, units))}" + (
-        f" or {_dims((n, *steps))}" if units == 1 else ""
-    )
+    return f"labels of shape {_dims((n, *steps, units))}"
 
 
 def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_weight: Any) -> None:
@@ -40,7 +39,8 @@ def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_w
         for i, yi in enumerate(y):
             if i >= len(outputs):
                 break
-            _check_y(model, i, yi, tuple(shape(outputs[i])), "y" if len(y) == 1 else f"y[{i}]")
+            masked = kb.get_mask(outputs[i]) is not None and not kb.is_legacy(model)
+            _check_y(model, i, yi, tuple(shape(outputs[i])), "y" if len(y) == 1 else f"y[{i}]", masked)
     if sample_weight is None or np.ndim(sample_weight) < 2:
         return
     w_steps = int(np.shape(sample_weight)[1])
@@ -55,7 +55,18 @@ def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_w
             )
 
 
-def _check_y(model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: str) -> None:
+def _builtin(identifier: Any) -> bool:
+    """A loss Keras ships (a name, or a function or `Loss` from keras): its shape rules are known."""
+    return (
+        isinstance(identifier, str)
+        or type(identifier).__module__.startswith("keras.")
+        or (getattr(identifier, "__module__", "") or "").startswith("keras.")
+    )
+
+
+def _check_y(
+    model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: str, masked: bool = False
+) -> None:
     if len(so) < 2:
         return
     info = loss_info(loss_identifier(model, i))
@@ -79,6 +90,25 @@ def _check_y(model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: 
                 f"{_dims(steps)}",
             )
     full = 1 + len(steps) + 1  # rank of the output
+    if (
+        steps
+        and info is not None
+        and info.kind in ("binary", "other")
+        and _builtin(info.identifier)
+        and yi.ndim == full - 1
+        and (masked or (info.kind == "binary" and (units or 1) > 1))
+    ):
+        why = (
+            "Keras 3 reduces the loss of such labels over the steps before it applies the output's "
+            f"{_dims((so[0], *steps))} mask, and `fit` fails"
+            if masked
+            else "binary cross-entropy needs labels of the output's rank"
+        )
+        raise MaskcheckError(
+            argument,
+            f"{needs} for {where}: add the last axis, `y[..., None]`",
+            f"shape {yi.shape} ({why})",
+        )
     if units is None or units <= 1:
         return
     if kind == "sparse_categorical" and yi.ndim == full and yi.shape[-1] == units:
