@@ -280,6 +280,35 @@ def test_positional_npz_is_taken_in_input_order(
     assert "maskcheck report" in out_text
 
 
+def test_positional_npz_labels_are_taken_in_output_order(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], tmp_path: Path
+) -> None:
+    """`np.savez(f, y1, y2)` for a two-output model: arr_0, arr_1 are the outputs in order."""
+    inp = C.seq_input()
+    h = layers.LSTM(4, return_sequences=True)(layers.Masking(0.0)(inp))
+    a = layers.Dense(2, activation="softmax", name="tags")(h)
+    b = layers.Dense(3, activation="softmax", name="other")(h)
+    model = keras.Model(inp, [a, b])
+    model.compile(
+        loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"], optimizer="sgd"
+    )
+    model.save(tmp_path / "two_out.keras")
+    x = C.padded_floats()
+    y = C.step_labels(x, n_classes=1)
+    np.savez(tmp_path / "ys.npz", y, y)
+    code, out_text, err = run(
+        capsys,
+        "audit",
+        str(tmp_path / "two_out.keras"),
+        "--data",
+        files["X.npy"],
+        "--labels",
+        str(tmp_path / "ys.npz"),
+    )
+    assert code in (0, 1) and "Traceback" not in err, err
+    assert "maskcheck report" in out_text
+
+
 def test_output_paths_are_checked_before_the_audit(
     capsys: pytest.CaptureFixture[str], files: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
