@@ -23,6 +23,10 @@ def _dims(dims: tuple[Any, ...]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
 
 
+def _steps(dims: tuple[Any, ...]) -> str:
+    return str(dims[0]) if len(dims) == 1 else _dims(dims)
+
+
 def _needs(kind: str, n: int, steps: tuple[int, ...], units: int) -> str:
     """The y shape a loss of `kind` needs for an output of (n, *steps, units)."""
     if kind == "sparse_categorical":
@@ -86,8 +90,8 @@ def _check_y(
             raise MaskcheckError(
                 argument,
                 f"{needs} for {where}",
-                f"shape {yi.shape}: {_dims(tuple(yi.shape[1 : 1 + len(steps)]))} steps where the output has "
-                f"{_dims(steps)}",
+                f"shape {yi.shape}: {_steps(tuple(yi.shape[1 : 1 + len(steps)]))} steps where the output has "
+                f"{_steps(steps)}",
             )
     full = 1 + len(steps) + 1  # rank of the output
     if (

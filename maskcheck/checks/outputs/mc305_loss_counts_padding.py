@@ -16,7 +16,12 @@ from maskcheck.report import Finding, Severity
 
 
 def _loss_value(loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
-    return float(kb.to_numpy(loss_obj(y, y_pred, w)))
+    value = np.asarray(kb.to_numpy(loss_obj(y, y_pred, w)))
+    if value.ndim:
+        raise ValueError(
+            f"it returns an array of shape {value.shape}, not one number (a loss with reduction=None?)"
+        )
+    return float(value)
 
 
 def _rejected(out: Any) -> bool:
