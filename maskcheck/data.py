@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,12 @@ def input_specs(model: Any) -> list[InputSpec] | None:
     return specs
 
 
+def _np_dtype(name: str) -> str:
+    """A Keras dtype name as NumPy understands it ("int32", "float32"; anything else: float32)."""
+    m = re.search(r"(u?int\d+|float\d+|bool)", name)
+    return m.group(1) if m else "float32"
+
+
 def _to_array(value: Any, argument: str) -> np.ndarray:
     if isinstance(value, np.ndarray):
         arr = value
@@ -121,6 +128,7 @@ class DataSource:
         self.kind = self._kind(X)
         self.structure = "single"
         self.names: list[str] = [s.name for s in specs] if specs else ["input"]
+        self.cast: dict[str, bool] = {}  # input name -> some ids were fractional (cast like the Input)
         if self.kind != "arrays" and (y is not None or sample_weight is not None):
             raise MaskcheckError(
                 "y",
@@ -188,6 +196,35 @@ class DataSource:
             )
         return [_to_array(x, argument)]
 
+    def _as_input_dtype(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """Float values given to an integer Input, cast as Keras casts them at the Input (toward
+        zero), so the data checks see the ids the model sees. Non-finite values are left for the
+        NaN/Inf check."""
+        if not self.specs or len(self.specs) != len(xs):
+            return xs
+        out = []
+        for spec, arr in zip(self.specs, xs, strict=True):
+            if (
+                arr.dtype.kind == "f"
+                and np.dtype(_np_dtype(spec.dtype)).kind in "iu"
+                and np.isfinite(arr).all()
+            ):
+                cast = arr.astype(_np_dtype(spec.dtype))
+                if not np.array_equal(cast, arr):
+                    self.cast[spec.name] = True
+                arr = cast
+            out.append(arr)
+        return out
+
+    def cast_notes(self) -> list[str]:
+        """A note per input whose fractional values were cast to the Input's integer dtype."""
+        dtypes = {s.name: s.dtype for s in self.specs or []}
+        return [
+            f"input '{name}' holds fractional values but the model's Input is {dtypes.get(name)}: Keras casts them "
+            "toward zero (0.4 becomes id 0), and the data checks looked at the cast ids, as the model sees them."
+            for name in self.cast
+        ]
+
     def _validate(self, xs: list[np.ndarray], argument: str = "X") -> None:
         n = xs[0].shape[0] if xs[0].ndim else 0
         for i, arr in enumerate(xs):
@@ -232,6 +269,15 @@ class DataSource:
         for arr in ys:
             if arr.ndim == 0 or arr.shape[0] != n:
                 raise MaskcheckError(argument, f"{n} rows, one per sample of X", f"shape {arr.shape}")
+        for k, arr in enumerate(ys):
+            if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+                bad = np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))
+                raise MaskcheckError(
+                    argument if len(ys) == 1 else f"{argument}[{k}]",
+                    "finite labels (a masked loss still multiplies NaN by the mask: the loss becomes NaN); "
+                    "pad y with a valid label instead",
+                    f"NaN or Inf in {len(bad)} samples, e.g. samples {bad[:5].tolist()}",
+                )
         return ys
 
     # ---- iteration -------------------------------------------------------------------------
@@ -254,7 +300,7 @@ class DataSource:
 
     def batches(self) -> Iterator[Batch]:
         if self.kind == "arrays":
-            xs = self._xs(self.X)
+            xs = self._as_input_dtype(self._xs(self.X))
             self._validate(xs)
             n = xs[0].shape[0]
             ys = self._ys(self.y, n, "y")
@@ -281,7 +327,7 @@ class DataSource:
             iterator = self.X if hasattr(self.X, "__next__") else iter(self.X)
         for el in iterator:
             x, y, w = _split_element(el, "X")
-            xs = self._xs(x)
+            xs = self._as_input_dtype(self._xs(x))
             self._validate(xs)
             n = xs[0].shape[0]
             yield Batch(

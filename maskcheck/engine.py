@@ -16,6 +16,7 @@ from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.flow import role_of, shape
 from maskcheck.facts.mask_map import mask_map
 from maskcheck.facts.ordering import root_cause_first
+from maskcheck.facts.targets import check_targets
 from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
@@ -117,6 +118,7 @@ def audit(
                     "finite values (NaN is accepted only as padding that fills the sequence ends)",
                     f"NaN or Inf in {lay.nonfinite} sequences, e.g. samples {lay.nonfinite_idx[:5]}",
                 )
+        notes.extend(source.cast_notes())
         notes.extend(_clip_ids(sample, layouts))
         if sample.total_seen > sample.xs[0].shape[0]:
             notes.append(
@@ -130,6 +132,7 @@ def audit(
             raise MaskcheckError(
                 "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
             ) from None
+        check_targets(model, trace, sample.y, sample.w)
         ctx = AuditContext(
             model=model,
             inputs=sample.xs,
@@ -154,20 +157,31 @@ def audit(
             except Exception as exc:
                 if strict:
                     raise
-                notes.append(f"{check_cls.code} could not run: {type(exc).__name__}: {exc}")
+                ctx.could_not_run(check_cls.code, _describe(exc))
         notes.extend(ctx.notes)
+        not_run = {code: _short(reason) for code, reason in ctx.not_run.items()}
+        notes.extend(f"{code} could not run: {reason}" for code, reason in not_run.items())
+        if strict and not_run:
+            raise MaskcheckError(
+                "model",
+                "a model and loss every selected check can evaluate (strict=True)",
+                "; ".join(f"{code} could not run: {reason}" for code, reason in not_run.items()),
+            )
         rows = _layer_rows(ctx)
     finally:
         _restore(snap)
     order = {c.code: i for i, c in enumerate(all_checks())}
     findings.sort(key=lambda f: (-f.severity.rank, order.get(f.code, 999)))
     findings = root_cause_first(findings)
+    package, version = kb.keras_package(model)
     meta = {
-        "keras": kb.keras_label(model),
+        "keras": version,
+        "keras_package": package,
         "backend": kb.backend_name(),
         "samples_traced": int(sample.xs[0].shape[0]),
         "samples_seen": int(sample.total_seen),
         "synthesized": sample.synthesized,
+        "checks_not_run": not_run,
     }
     return Report(
         model_name=str(getattr(model, "name", "model")),
@@ -198,6 +212,12 @@ def _describe(err: BaseException) -> str:
     text = text.split("Arguments received")[0]
     text = " ".join(line.strip() for line in text.splitlines() if line.strip())
     return f"{type(err).__name__}: {text[:400]}"
+
+
+def _short(reason: str) -> str:
+    """A reason on one line, without colour codes, at most 300 characters."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", reason).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _layer_rows(ctx: AuditContext) -> list[LayerTrace]:

@@ -39,6 +39,8 @@ class AuditContext:
     structure: str = "single"
     notes: list[str] = field(default_factory=list)
     """What the checks want said in the report besides findings (see `note`)."""
+    not_run: dict[str, str] = field(default_factory=dict)
+    """Checks that could not do their test, by code, with why (see `could_not_run`)."""
     _leak: dict[tuple[float, float], LeakResult] = field(default_factory=dict, init=False, repr=False)
     _outputs: dict[int, OutputFacts] = field(default_factory=dict, init=False, repr=False)
 
@@ -58,6 +60,10 @@ class AuditContext:
     def note(self, text: str) -> None:
         """Add a line to the report's notes (something a check could not do, or did not apply)."""
         self.notes.append(text)
+
+    def could_not_run(self, code: str, reason: str) -> None:
+        """Record that check `code` could not do its test (the report shows it; strict audits raise)."""
+        self.not_run[code] = f"{self.not_run[code]}; {reason}" if code in self.not_run else reason
 
     def leak(self, atol: float = ATOL, rtol: float = RTOL) -> LeakResult:
         """The padding probe (MC108), run once per tolerance (a change counts above atol + rtol * scale)."""
