@@ -79,3 +79,15 @@ def variable_length(layer: Any, ids: bool = True) -> CaseInput:
         data = padded_floats(n=16)
     out = layers.Dense(2)(layer(x))
     return CaseInput(keras.Model(inp, out), data)
+
+
+def fixed_position_table() -> CaseInput:
+    """Input((None,)) ids -> token + position Embedding (a position table of exactly T rows, as
+    keras-io's examples build it) -> self-attention -> per-step Dense: the model only runs at T steps or fewer
+    (TensorFlow raises beyond, JAX gathers NaN), so appending steps proves nothing."""
+    from maskcheck.testing.custom_layers import TokenAndPosition
+
+    inp = keras.Input((None,), dtype="int32")
+    x = TokenAndPosition(10, 20, 4, masked=True)(inp)
+    out = layers.Dense(2)(layers.MultiHeadAttention(2, 4)(x, x))
+    return CaseInput(keras.Model(inp, out), padded_ids(n=16))

@@ -126,6 +126,10 @@ class OutputDependsOnPadding(Check):
             "Embedding(mask_zero) -> GlobalAveragePooling1D",
             lambda t: t.propagation.reducer(t.layers.GlobalAveragePooling1D(), ids=True),
         ),
+        Valid(
+            "variable T, but a position table of exactly T rows: longer inputs are not valid",
+            lambda t: t.propagation.fixed_position_table(),
+        ),
         Valid("Masking -> BiLSTM -> TimeDistributed tagger", lambda t: t.propagation.tagger()),
         Valid("Transformer block pooled with GlobalAveragePooling1D", lambda t: t.propagation.transformer()),
     )
