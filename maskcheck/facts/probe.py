@@ -68,7 +68,7 @@ def _real_positions(mask: Any) -> np.ndarray:
     return np.asarray(kb.to_numpy(mask), dtype=bool)
 
 
-def _change(
+def output_change(
     a: Any, b: Any, real: np.ndarray | None, atol: float = ATOL, rtol: float = RTOL
 ) -> tuple[float, np.ndarray]:
     """Relative max change and per-sample changed flags, at real steps where `real` applies."""
@@ -141,7 +141,7 @@ def probe(
     for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
         s = shape(a)
         real = t_lens.get(s[1]) if len(s) >= 2 and time_aligned(a, s[1]) else None
-        amount, per_sample = _change(a, b, real, atol, rtol)
+        amount, per_sample = output_change(a, b, real, atol, rtol)
         if per_sample.any():
             result.leaked_outputs.append(i)
             result.max_change.append(amount)
@@ -172,7 +172,7 @@ def _locate(
         for a, b in zip(e.outputs, other.outputs, strict=False):
             s = shape(a)
             real = t_lens.get(s[1]) if len(s) >= 3 else None
-            if _change(a, b, real, atol, rtol)[1].any():
+            if output_change(a, b, real, atol, rtol)[1].any():
                 result.first_layer = e.path
                 result.first_class = e.class_name
                 return
@@ -236,7 +236,7 @@ def _compare(
     for i, a, b, real in pairs:
         if a.shape != b.shape:
             continue
-        amount, per_sample = _change(a, b, real, atol, rtol)
+        amount, per_sample = output_change(a, b, real, atol, rtol)
         if per_sample.any():
             shape_probe.leaked_outputs.append(i)
             shape_probe.max_change.append(amount)
