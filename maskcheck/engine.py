@@ -10,7 +10,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.checks.registry import all_checks
-from maskcheck.data import DataSource, collect, input_specs
+from maskcheck.data import DataSource, Progress, collect, front, input_specs
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.flow import role_of, shape
@@ -20,6 +20,7 @@ from maskcheck.facts.targets import check_targets
 from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
+from maskcheck.settings import steps as steps_value
 from maskcheck.synth import synthesize
 from maskcheck.trace import run_traced, symbolic_output_masks
 
@@ -66,6 +67,7 @@ def audit(
     *,
     sample_weight: Any = None,
     max_samples: int = 256,
+    steps: int | None = None,
     select: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
     perturb: bool = True,
@@ -78,6 +80,10 @@ def audit(
     X may be a NumPy array, a list/dict of arrays (multi-input), a `tf.data.Dataset`, a
     generator or a `keras.utils.PyDataset`; with `X=None` a post-padded probe batch is
     synthesized from the model's input spec. Only `max_samples` sequences go through the model.
+    `steps`: read at most this many batches of a dataset, generator or PyDataset (as `fit`'s
+    `steps_per_epoch`); a source of unknown length is read for at most 1,000 batches by default.
+    String inputs go through the model's preprocessing layers (or a keras-hub task's preprocessor)
+    first; the audit sees the ids they make.
 
     `seed` (an integer >= 0) drives the synthesized batch and the MC108 perturbation.
     `strict=True`: a check that crashes raises instead of becoming a line in `report.notes`
@@ -91,8 +97,12 @@ def audit(
     seed = seed_value(seed)
     strict = strict_enabled(strict)
     show_progress = progress_enabled(progress)
-    specs = input_specs(model)
-    notes: list[str] = []
+    steps = steps_value(steps)
+    user_model = model
+    raw = front(model)
+    model = raw.model if raw is not None else model
+    specs = raw.specs() if raw is not None else input_specs(model)
+    notes: list[str] = [raw.note] if raw is not None else []
     layouts: list[Any] = []
     if X is None:
         if y is not None or sample_weight is not None:
@@ -105,7 +115,9 @@ def audit(
         )
     else:
         n_outputs = len(getattr(model, "outputs", None) or [None])
-        source = DataSource(X, y, sample_weight, specs, n_outputs=n_outputs)
+        source = DataSource(
+            X, y, sample_weight, specs, n_outputs=n_outputs, steps=steps, prepare=raw.prepare if raw else None
+        )
         from maskcheck.facts.layout import data_consumers
 
         consumers = data_consumers(model, source)
@@ -119,6 +131,7 @@ def audit(
                     f"NaN or Inf in {lay.nonfinite} sequences, e.g. samples {lay.nonfinite_idx[:5]}",
                 )
         notes.extend(source.cast_notes())
+        notes.extend(sample.notes)
         notes.extend(_clip_ids(sample, layouts))
         if sample.total_seen > sample.xs[0].shape[0]:
             notes.append(
@@ -126,8 +139,11 @@ def audit(
                 f"{sample.xs[0].shape[0]} (max_samples={max_samples})."
             )
     snap = _snapshot(model)
+    checks = [c for c in all_checks() if settings.runs(c.code)]
+    bar = Progress(len(checks) + 1, show_progress)
     try:
         trace = run_traced(model, sample.model_inputs())
+        bar.step()
         if trace.error is not None and "mask" not in str(trace.error).lower():
             raise MaskcheckError(
                 "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
@@ -147,9 +163,7 @@ def audit(
             structure=sample.structure,
         )
         findings: list[Finding] = []
-        for check_cls in all_checks():
-            if not settings.runs(check_cls.code):
-                continue
+        for check_cls in checks:
             try:
                 findings.extend(check_cls().run(ctx))
             except MaskcheckError:
@@ -158,6 +172,7 @@ def audit(
                 if strict:
                     raise
                 ctx.could_not_run(check_cls.code, _describe(exc))
+            bar.step()
         notes.extend(ctx.notes)
         not_run = {code: _short(reason) for code, reason in ctx.not_run.items()}
         notes.extend(f"{code} could not run: {reason}" for code, reason in not_run.items())
@@ -184,7 +199,7 @@ def audit(
         "checks_not_run": not_run,
     }
     return Report(
-        model_name=str(getattr(model, "name", "model")),
+        model_name=str(getattr(user_model, "name", "model")),
         layers=rows,
         findings=findings,
         notes=notes,
