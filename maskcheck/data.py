@@ -644,6 +644,7 @@ class Front:
     prepare: Callable[[Any], Any]
     note: str
     input_names: list[str] | None = None  # for the inputs of `model` (the layer that made each)
+    needs_x: bool = False  # the note is about X (a keras-hub preprocessor only runs on data)
 
     def specs(self) -> list[InputSpec] | None:
         specs = input_specs(self.model)
@@ -724,8 +725,8 @@ def front(model: Any) -> Front | None:
 
     listed = ", ".join(f"{type(la).__name__} {la.name!r}" for la in layers)
     note = (
-        f"the model's preprocessing ({listed}) ran on X before the trace; the data checks and the "
-        "trace see the ids it makes."
+        f"the model's preprocessing ({listed}) turns raw inputs into ids: it ran on X before the "
+        "trace, and the data checks and the trace see the ids (the model from its output on)."
     )
     return Front(sub, prepare, note, names)
 
@@ -750,7 +751,7 @@ def _hub_front(task: Any, pre: Any) -> Front:
         return {k: kb.to_numpy(v) for k, v in out.items()} if isinstance(out, dict) else kb.to_numpy(out)
 
     note = f"X went through the task's preprocessor ({type(pre).__name__}) as in fit; the model behind it was audited."
-    return Front(task, prepare, note)
+    return Front(task, prepare, note, needs_x=True)
 
 
 class Progress:

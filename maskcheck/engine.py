@@ -102,7 +102,7 @@ def audit(
     raw = front(model)
     model = raw.model if raw is not None else model
     specs = raw.specs() if raw is not None else input_specs(model)
-    notes: list[str] = [raw.note] if raw is not None else []
+    notes: list[str] = [raw.note] if raw is not None and (X is not None or not raw.needs_x) else []
     layouts: list[Any] = []
     if X is None:
         if y is not None or sample_weight is not None:
