@@ -684,7 +684,17 @@ def front(model: Any) -> Front | None:
             )
         return None
     new_inputs = [r[1] if r else t for r, t in zip(readers, inputs, strict=True)]
-    sub = kb.keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], model.output, name=model.name)
+    legacy = kb.legacy_keras() if kb.is_legacy(model) else None
+    model_cls = legacy.Model if legacy is not None else kb.keras.Model
+    try:
+        outputs = _graph_output(model)
+        sub = model_cls(new_inputs if len(new_inputs) > 1 else new_inputs[0], outputs, name=model.name)
+    except Exception as exc:
+        raise MaskcheckError(
+            "model",
+            "a model whose preprocessing layers can be split from the layers behind them",
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+        ) from None
     with contextlib.suppress(Exception):
         config = model.get_compile_config()
         if config:
@@ -705,6 +715,10 @@ def front(model: Any) -> Front | None:
                 )
             raw = [x[n] for n in original]
         elif len(inputs) > 1:
+            if not isinstance(x, (list, tuple)) or len(x) != len(inputs):
+                raise MaskcheckError(
+                    "X", f"a list or dict of {len(inputs)} arrays for inputs {original}", _count(x)
+                )
             raw = list(x)
         else:
             raw = [x]
@@ -729,6 +743,16 @@ def front(model: Any) -> Front | None:
         "trace, and the data checks and the trace see the ids (the model from its output on)."
     )
     return Front(sub, prepare, note, names)
+
+
+def _graph_output(model: Any) -> Any:
+    """The model's symbolic output in its own structure (a dict stays a dict); a Sequential has
+    only the flat `outputs` of the graph it built."""
+    try:
+        return model.output
+    except (AttributeError, ValueError):
+        outputs = list(model.outputs)
+        return outputs[0] if len(outputs) == 1 else outputs
 
 
 def _hub_front(task: Any, pre: Any) -> Front:
@@ -776,3 +800,7 @@ class Progress:
                 self._bar = kb.keras.utils.Progbar(self.total, unit_name="step")
         with contextlib.redirect_stdout(sys.stderr):
             self._bar.update(min(self.done, self.total), finalize=self.done >= self.total)
+
+
+def _count(x: Any) -> str:
+    return f"{len(x)} arrays" if isinstance(x, (list, tuple)) else type(x).__name__

@@ -262,6 +262,33 @@ def test_strings_in_a_dataset_and_without_x() -> None:
     assert_clean(synthesized)
 
 
+def test_text_with_a_second_input_and_a_compiled_loss() -> None:
+    vectorize = L.TextVectorization(max_tokens=20, output_sequence_length=12)
+    vectorize.adapt(TEXTS)
+    ids = np.asarray(vectorize(np.array(TEXTS)))
+    y = np.where(ids > 0, ids % 3 + 1, 0)
+    for mask_zero in (True, False):
+        text, meta = keras.Input((), dtype="string", name="text"), keras.Input((4,), name="meta")
+        h = L.GRU(3)(L.Embedding(20, 4, mask_zero=mask_zero)(vectorize(text)))
+        model = keras.Model([text, meta], L.Dense(1)(L.Concatenate()([h, meta])))
+        X = {"meta": np.ones((len(TEXTS), 4), "float32"), "text": np.array(TEXTS)}
+        report = maskcheck.audit(model, X, progress=False)
+        assert errors(report) == ([] if mask_zero else ["MC207"]), report.to_text()
+
+        inp = keras.Input((), dtype="string")
+        h = L.GRU(3, return_sequences=True)(L.Embedding(20, 4, mask_zero=mask_zero)(vectorize(inp)))
+        tagger = keras.Model(inp, L.Dense(4, activation="softmax")(h))
+        tagger.compile(loss="sparse_categorical_crossentropy")
+        report = maskcheck.audit(tagger, TEXTS, y, progress=False)
+        assert errors(report) == ([] if mask_zero else ["MC207", "MC305"]), report.to_text()
+    with pytest.raises(MaskcheckError, match="2 arrays for inputs"):
+        maskcheck.audit(model, [np.array(TEXTS)], progress=False)
+    sequential = keras.Sequential(
+        [keras.Input((), dtype="string"), vectorize, L.Embedding(20, 4), L.GRU(3), L.Dense(1)]
+    )
+    assert "MC207" in maskcheck.audit(sequential, TEXTS, progress=False).codes
+
+
 # ---- keras-hub tasks with their preprocessor -----------------------------------------------------
 
 
