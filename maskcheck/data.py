@@ -657,7 +657,7 @@ def front(model: Any) -> Front | None:
     """A keras-hub task's preprocessor, or the preprocessing layers (`TextVectorization`,
     `StringLookup`, `IntegerLookup`, `Hashing`) that read a model input directly; None if neither."""
     pre = getattr(model, "preprocessor", None)
-    if pre is not None and callable(pre) and type(model).__module__.startswith("keras_hub"):
+    if pre is not None and callable(pre) and _is_hub_task(model):
         return _hub_front(model, pre)
     try:
         inputs = list(model.inputs)
@@ -753,6 +753,13 @@ def _graph_output(model: Any) -> Any:
     except (AttributeError, ValueError):
         outputs = list(model.outputs)
         return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _is_hub_task(model: Any) -> bool:
+    """A keras-hub `Task` (a user's subclass too); keras-hub is never imported here."""
+    hub = sys.modules.get("keras_hub")
+    task = getattr(getattr(hub, "models", None), "Task", None)
+    return isinstance(task, type) and isinstance(model, task)
 
 
 def _hub_front(task: Any, pre: Any) -> Front:

@@ -109,6 +109,30 @@ def test_batches_of_their_own_length(make_x: Any, model: Any, broken_code: str) 
     assert broken_code in broken.codes, broken.to_text()
 
 
+def test_per_step_labels_of_their_own_length() -> None:
+    labels = [RNG.integers(1, 3, size=n).astype("int32") for n in LENGTHS]
+    ds = tf.data.Dataset.from_generator(
+        lambda: zip(FLOAT_SEQS, labels, strict=True),
+        output_signature=(tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None,), tf.int32)),
+    ).padded_batch(8)
+    for masked in (True, False):
+        front = [L.Masking(0.0)] if masked else []
+        model = keras.Sequential(
+            [
+                keras.Input((None, 3)),
+                *front,
+                L.GRU(4, return_sequences=True),
+                L.Dense(3, activation="softmax"),
+            ]
+        )
+        model.compile(loss="sparse_categorical_crossentropy")
+        report = maskcheck.audit(model, ds, progress=False)
+        if masked:
+            assert_clean(report)
+        else:
+            assert "MC305" in report.codes, report.to_text()
+
+
 def test_repadding_keeps_the_side_and_the_pad_vector() -> None:
     sample_pad = -1.0
     seqs = [RNG.random((n, 2)).astype("float32") + 0.5 for n in (3, 6, 2, 4, 5, 3)]
@@ -289,6 +313,18 @@ def test_text_with_a_second_input_and_a_compiled_loss() -> None:
     assert "MC207" in maskcheck.audit(sequential, TEXTS, progress=False).codes
 
 
+def test_tf_keras_text_model() -> None:
+    tf_keras = pytest.importorskip("tf_keras")
+    vectorize = tf_keras.layers.TextVectorization(max_tokens=20)
+    vectorize.adapt(TEXTS)
+    for mask_zero in (True, False):
+        inp = tf_keras.Input((1,), dtype="string")
+        h = tf_keras.layers.Embedding(20, 4, mask_zero=mask_zero)(vectorize(inp))
+        model = tf_keras.Model(inp, tf_keras.layers.Dense(1)(tf_keras.layers.GRU(3)(h)))
+        report = maskcheck.audit(model, np.array(TEXTS)[:, None], progress=False)
+        assert errors(report) == ([] if mask_zero else ["MC207"]), report.to_text()
+
+
 # ---- keras-hub tasks with their preprocessor -----------------------------------------------------
 
 
@@ -311,6 +347,20 @@ def test_keras_hub_task_runs_its_preprocessor() -> None:
     assert_clean(report)
     assert any("BertTextClassifierPreprocessor" in n for n in report.notes), report.notes
     assert report.meta["samples_seen"] == len(TEXTS)
+    ds = tf.data.Dataset.from_tensor_slices((TEXTS, y)).batch(8)
+    assert_clean(maskcheck.audit(task, ds, progress=False))
+
+    class MeanPooled(keras_hub.models.TextClassifier):
+        """Averages the sequence output over every step, padding included."""
+
+        def __init__(self, backbone: Any, preprocessor: Any = None, **kwargs: Any) -> None:
+            self.backbone, self.preprocessor = backbone, preprocessor
+            inputs = backbone.input
+            pooled = L.GlobalAveragePooling1D()(backbone(inputs)["sequence_output"])
+            keras_hub.models.Task.__init__(self, inputs=inputs, outputs=L.Dense(2)(pooled), **kwargs)
+
+    broken = maskcheck.audit(MeanPooled(backbone, preprocessor=pre), TEXTS, y, progress=False)
+    assert "MC104" in broken.codes, broken.to_text()
 
 
 # ---- progress ------------------------------------------------------------------------------------
