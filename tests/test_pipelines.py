@@ -109,6 +109,19 @@ def test_batches_of_their_own_length(make_x: Any, model: Any, broken_code: str) 
     assert broken_code in broken.codes, broken.to_text()
 
 
+def test_a_first_batch_without_padding_does_not_hide_the_pad() -> None:
+    """Sorted or bucketed data: the first batch holds sequences of one length, unpadded."""
+
+    def batches() -> Iterator[np.ndarray]:
+        yield RNG.random((8, 10, 3)).astype("float32") + 0.5
+        yield _pad_post(FLOAT_SEQS[:20])
+        yield _pad_post(FLOAT_SEQS[20:])
+
+    assert_clean(maskcheck.audit(floats_model(True), batches(), progress=False))
+    report = maskcheck.audit(floats_model(False), batches(), progress=False)
+    assert "MC211" in report.codes, report.to_text()
+
+
 def test_per_step_labels_of_their_own_length() -> None:
     labels = [RNG.integers(1, 3, size=n).astype("int32") for n in LENGTHS]
     ds = tf.data.Dataset.from_generator(

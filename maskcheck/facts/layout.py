@@ -36,6 +36,11 @@ TRANSFORM_MIN_PARTIAL = 0.05
 # misreshape in data that also has holes or many unpadded sequences.
 TRANSFORM_NO_PARTIAL = 0.9
 TRANSFORM_CLEAN = 0.8
+# A stream whose first batches show no padding (sorted or bucketed data: a batch of equal
+# lengths) is held back until a batch reveals the pad vector, for at most this many sequences;
+# then every held batch is counted with it. Higher finds padding later in the stream and holds
+# more memory; lower judges the whole stream by a batch without padding.
+PAD_SEARCH_SAMPLES = 4096
 
 
 @dataclass
@@ -294,8 +299,15 @@ class LayoutAccumulator:
         self.name = name
         self.source = source
         self.spec_dtype = spec_dtype
-        self.layout: InputLayout | None = None
+        self._layout: InputLayout | None = None
         self._started = False
+        self._held: list[tuple[np.ndarray, int]] = []
+
+    @property
+    def layout(self) -> InputLayout | None:
+        """What the pass learned (None before any batch with a time axis)."""
+        self.finish()
+        return self._layout
 
     def _start(self, x: np.ndarray) -> None:
         cls = source_kind(self.source) if self.source is not None else None
@@ -324,13 +336,13 @@ class LayoutAccumulator:
             lay.by_pad = StepStats()
         if lay.mask_value is not None:
             lay.by_mask = StepStats()
-        self.layout = lay
+        self._layout = lay
         self._started = True
         self._probe_transform(xf)
 
     def _probe_transform(self, x: np.ndarray) -> None:
         """Would reading the array as (features, time) make the padding clean?"""
-        lay = self.layout
+        lay = self._layout
         assert lay is not None
         if x.ndim != 3 or lay.kind != "floats":
             return
@@ -388,9 +400,29 @@ class LayoutAccumulator:
         narrow = self._model_dtype(x)
         if narrow is not None:
             x = x.astype(narrow)  # what the model sees: Keras casts the input, then compares
-        if not self._started:
+        if self._started:
+            self._update(x, offset)
+            return
+        self._held.append((np.array(x, copy=True), offset))  # a generator may reuse its buffer
+        if detect_pad(x if x.dtype.kind == "f" else x.astype("float64"))[0] is not None:
             self._start(x)
-        lay = self.layout
+        elif sum(h.shape[0] for h, _ in self._held) < PAD_SEARCH_SAMPLES:
+            return
+        self.finish()
+
+    def finish(self) -> None:
+        """Count the batches held back while looking for the pad vector (at the end of the stream,
+        or once a batch showed it)."""
+        if not self._held:
+            return
+        if not self._started:
+            self._start(self._held[0][0])
+        held, self._held = self._held, []
+        for x, offset in held:
+            self._update(x, offset)
+
+    def _update(self, x: np.ndarray, offset: int) -> None:
+        lay = self._layout
         assert lay is not None
         lay.samples += x.shape[0]
         if lay.kind == "ids":
