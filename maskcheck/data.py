@@ -361,10 +361,10 @@ class DataSource:
         if not self.cut_short:
             return None
         _limit, known = self.bound()
-        read = f"the first {self.batches_read} batches of X ({seen} sequences)"
+        of = f" of {known}" if known is not None else ""
+        read = f"the first {self.batches_read}{of} batches of X ({seen} sequences)"
         if self.steps is not None:
-            of = f" of {known}" if known is not None else ""
-            return f"the data checks read {read}{of}: steps={self.steps}."
+            return f"the data checks read {read}: steps={self.steps}."
         return (
             f"X has no known length (a repeated dataset, a generator or a PyDataset without "
             f"num_batches): the data checks read {read} and stopped; pass `steps=` to read more "

@@ -221,6 +221,14 @@ def test_pydataset_without_num_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "MC211" in maskcheck.audit(floats_model(False), Endless(), steps=2, progress=False).codes
 
 
+def test_steps_on_a_sized_source_names_its_length() -> None:
+    report = maskcheck.audit(ids_model(True), PerBatchIds(), steps=2, progress=False)
+    assert any("the first 2 of 5 batches of X (16 sequences): steps=2" in n for n in report.notes), (
+        report.notes
+    )
+    assert report.meta["samples_seen"] == 16
+
+
 def test_a_finite_source_is_read_whole_without_a_note() -> None:
     report = maskcheck.audit(floats_model(True), padded_batch_floats(), progress=False)
     assert not any("batches of X" in n for n in report.notes)
