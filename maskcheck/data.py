@@ -25,7 +25,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
-from maskcheck.bridge.graph import inbound_nodes, node_inputs, node_outputs
+from maskcheck.bridge.graph import graph_nodes, node_inputs, node_operation, node_outputs
 from maskcheck.errors import MaskcheckError
 
 CHUNK = 4096
@@ -665,18 +665,23 @@ def front(model: Any) -> Front | None:
         return None
     if not inputs or not hasattr(model, "layers"):
         return None
+    try:
+        nodes = list(graph_nodes(model))
+    except Exception:
+        return None
     readers: list[Any] = []
     for t in inputs:
+        reading = [n for n in nodes if any(x is t for x in node_inputs(n))]
         reader = None
-        for layer in model.layers:
-            if not kinds.is_kind(layer, kinds.PREPROCESSING):
-                continue
-            for node in inbound_nodes(layer):
-                if any(x is t for x in node_inputs(node)) and len(node_outputs(node)) == 1:
-                    reader = (layer, node_outputs(node)[0])
+        # only an input the preprocessing layer alone reads: the model behind it is then whole
+        if len(reading) == 1 and len(node_outputs(reading[0])) == 1:
+            op = node_operation(reading[0])
+            if kinds.is_kind(op, kinds.PREPROCESSING):
+                reader = (op, node_outputs(reading[0])[0])
         readers.append(reader)
+    strings = any("string" in str(getattr(t, "dtype", "")) for t in inputs)
     if not any(readers):
-        if any("string" in str(getattr(t, "dtype", "")) for t in inputs):
+        if strings:
             raise MaskcheckError(
                 "model",
                 "string inputs read by a TextVectorization, StringLookup, IntegerLookup or Hashing layer",
@@ -690,6 +695,8 @@ def front(model: Any) -> Front | None:
         outputs = _graph_output(model)
         sub = model_cls(new_inputs if len(new_inputs) > 1 else new_inputs[0], outputs, name=model.name)
     except Exception as exc:
+        if not strings:
+            return None  # raw integers: audit the whole model as before
         raise MaskcheckError(
             "model",
             "a model whose preprocessing layers can be split from the layers behind them",

@@ -298,6 +298,17 @@ def test_raw_inputs_through_preprocessing_layers(layer: str) -> None:
     assert "MC207" in maskcheck.audit(broken, X, progress=False).codes
 
 
+def test_an_input_read_by_more_than_the_preprocessing_is_audited_whole() -> None:
+    from maskcheck.data import front
+
+    ids = keras.Input((None,), dtype="int64")
+    h = L.Embedding(21, 4, mask_zero=True)(L.IntegerLookup(vocabulary=list(range(100, 119)))(ids))
+    h2 = L.Embedding(200, 4, mask_zero=True)(ids)
+    model = keras.Model(ids, L.Dense(1)(L.GRU(3)(L.Add()([h, h2]))))
+    assert front(model) is None
+    assert front(text_model(True)[0]) is not None
+
+
 def test_strings_in_a_dataset_and_without_x() -> None:
     model, X = text_model(True)
     ds = tf.data.Dataset.from_tensor_slices((X, np.zeros((len(X), 1), "float32"))).batch(8)
