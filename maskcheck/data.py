@@ -401,9 +401,15 @@ class DataSource:
             raise MaskcheckError("sample_weight", f"{n} rows, one per sample of X", f"shape {w.shape}")
         for start in range(0, n, CHUNK):
             sl = slice(start, start + CHUNK)
-            xs = self._as_input_dtype(self._xs(self.prepare(_take(self.X, sl))))
+            x, made_y, made_w = _unpack(self.prepare(_take(self.X, sl)), None, None)
+            xs = self._as_input_dtype(self._xs(x))
             self._validate(xs)
-            yield Batch(xs, None if ys is None else [a[sl] for a in ys], None if w is None else w[sl])
+            m = xs[0].shape[0]
+            yield Batch(
+                xs,
+                [a[sl] for a in ys] if ys is not None else self._ys(made_y, m, "y (from the preprocessor)"),
+                w[sl] if w is not None else None if made_w is None else _to_array(made_w, "sample_weight"),
+            )
 
     def batches(self) -> Iterator[Batch]:
         if self.kind == "arrays" and self.prepare is not None:
@@ -432,7 +438,7 @@ class DataSource:
         for el in self._raw_elements():
             x, y, w = _split_element(el, "X")
             if self.prepare is not None:
-                x = self.prepare(x)
+                x, y, w = _unpack(self.prepare(x), y, w)
             xs = self._as_input_dtype(self._xs(x))
             self._validate(xs)
             n = xs[0].shape[0]
@@ -634,6 +640,21 @@ class _ProgressBar:
 
 
 @dataclass
+class Prepared:
+    """A preprocessor's (x, y, sample_weight); y and the weights count where the user gave none."""
+
+    x: Any
+    y: Any = None
+    w: Any = None
+
+
+def _unpack(made: Any, y: Any, w: Any) -> tuple[Any, Any, Any]:
+    if isinstance(made, Prepared):
+        return made.x, y if y is not None else made.y, w if w is not None else made.w
+    return made, y, w
+
+
+@dataclass
 class Front:
     """What `audit` traces when the model first turns raw inputs into ids.
 
@@ -784,9 +805,13 @@ def _hub_front(task: Any, pre: Any) -> Front:
                 f"raw inputs that {type(pre).__name__} accepts",
                 f"{type(exc).__name__}: {str(exc)[:200]}",
             ) from None
-        if isinstance(out, tuple):
-            out = out[0]
-        return {k: kb.to_numpy(v) for k, v in out.items()} if isinstance(out, dict) else kb.to_numpy(out)
+        y = w = None
+        if isinstance(out, tuple):  # a causal LM's preprocessor makes the labels and weights
+            out, y, w = (*out, None, None)[:3]
+        x = {k: kb.to_numpy(v) for k, v in out.items()} if isinstance(out, dict) else kb.to_numpy(out)
+        if y is None and w is None:
+            return x
+        return Prepared(x, None if y is None else kb.to_numpy(y), None if w is None else kb.to_numpy(w))
 
     note = f"X went through the task's preprocessor ({type(pre).__name__}) as in fit; the model behind it was audited."
     return Front(task, prepare, note, needs_x=True)

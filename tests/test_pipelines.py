@@ -395,6 +395,31 @@ def test_keras_hub_task_runs_its_preprocessor() -> None:
     assert "MC104" in broken.codes, broken.to_text()
 
 
+def test_keras_hub_causal_lm_takes_labels_and_weights_from_its_preprocessor() -> None:
+    """GPT2CausalLMPreprocessor makes y (the next tokens) and sample_weight (the padding mask), as
+    in fit; the task's default weighted accuracy is weighted by them, a plain metric is not."""
+    keras_hub = pytest.importorskip("keras_hub")
+    chars = sorted(set("".join(WORDS)) | {"Ġ"})
+    vocab = {"<|endoftext|>": 0, **{c: i + 1 for i, c in enumerate(chars)}, "th": len(chars) + 1}
+    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocab, merges=["t h"])
+    pre = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=24)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=len(vocab),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=24,
+    )
+    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=pre)
+    texts = [t for t in TEXTS if len(t) < 20]
+    report = maskcheck.audit(lm, texts, progress=False)
+    assert report.codes == [], report.to_text()
+    xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    lm.compile(loss=xent, metrics=[keras.metrics.SparseCategoricalCrossentropy(from_logits=True)])
+    assert "MC307" in maskcheck.audit(lm, texts, progress=False).codes
+
+
 # ---- progress ------------------------------------------------------------------------------------
 
 
