@@ -131,13 +131,14 @@ def suspended() -> Iterator[None]:
 
 
 def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | None:
-    """For a Keras 3 RNN layer on the TensorFlow backend over at least `COMPILE_RNN_MIN_STEPS`
+    """For a Keras 3 RNN (or TimeDistributed) layer on the TensorFlow backend over at least `COMPILE_RNN_MIN_STEPS`
     steps: its `call` compiled with `tf.function`, run with the hooks suspended (the cell's
     per-step calls are Keras' own business; the RNN's masks in and out are still recorded at its
     boundary). None where the eager call should be used."""
     from keras import backend, layers
 
-    if backend.backend() != "tensorflow" or not isinstance(layer, layers.RNN) or not args:
+    loops = (layers.RNN, layers.TimeDistributed)  # both step through time in Python when eager
+    if backend.backend() != "tensorflow" or not isinstance(layer, loops) or not args:
         return None
     unbound: Call = getattr(bound, "__func__", None) or bound
     if unbound is not getattr(type(layer), "call", None):
