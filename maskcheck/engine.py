@@ -19,7 +19,7 @@ from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
 from maskcheck.synth import synthesize
-from maskcheck.trace import run_traced, symbolic_output_masks
+from maskcheck.trace import run_traced, stateful_batch_size, symbolic_output_masks
 
 
 def _check_model(model: Any) -> None:
@@ -95,7 +95,7 @@ def audit(
     if X is None:
         if y is not None or sample_weight is not None:
             raise MaskcheckError("X", "data whenever y or sample_weight is given", "None")
-        sample = synthesize(model, specs, seed=seed)
+        sample = synthesize(model, specs, n=stateful_batch_size(model) or 8, seed=seed)
         notes.append(
             f"X was not given: a synthesized post-padded probe batch of {sample.xs[0].shape[0]} "
             "sequences was traced (padded with the Masking layer's mask_value, or id 0 for "
@@ -122,6 +122,7 @@ def audit(
                 f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
                 f"{sample.xs[0].shape[0]} (max_samples={max_samples})."
             )
+    notes.extend(_fixed_batch(model, sample))
     snap = _snapshot(model)
     try:
         trace = run_traced(model, sample.model_inputs())
@@ -188,6 +189,30 @@ def _clip_ids(sample: Any, layouts: list[Any]) -> list[str]:
                 "model could run (see MC208)."
             )
     return notes
+
+
+def _fixed_batch(model: Any, sample: Any) -> list[str]:
+    """A model with stateful RNN layers runs on batches of exactly its fixed size: trace the first
+    batch of that size (the data checks saw everything)."""
+    size = stateful_batch_size(model)
+    n = int(sample.xs[0].shape[0])
+    if size is None or n == size:
+        return []
+    if n < size:
+        raise MaskcheckError(
+            "X",
+            f"at least {size} sequences: the model's stateful RNN layers run on batches of exactly {size}",
+            f"{n} sequences",
+        )
+    sample.xs = [x[:size] for x in sample.xs]
+    if sample.y is not None:
+        sample.y = [v[:size] for v in sample.y]
+    if sample.w is not None:
+        sample.w = sample.w[:size]
+    return [
+        f"the model has stateful RNN layers with a fixed batch size of {size}: the model ran on the "
+        f"first {size} of {n} sequences (from fresh states, which were put back afterwards)."
+    ]
 
 
 def _describe(err: BaseException) -> str:

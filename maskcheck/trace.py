@@ -17,6 +17,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge.graph import (
+    all_layers,
     flatten,
     graph_nodes,
     is_graph_model,
@@ -295,10 +296,53 @@ def layer_paths(model: Any) -> dict[int, str]:
     return paths
 
 
+def stateful_layers(model: Any) -> list[Any]:
+    """The stateful RNN layers of `model` (their states carry over from one call to the next)."""
+    try:
+        found = all_layers(model)
+    except Exception:
+        return []
+    return [layer for layer in found if getattr(layer, "stateful", False) is True and hasattr(layer, "states")]
+
+
+def stateful_batch_size(model: Any) -> int | None:
+    """The fixed batch size a model with stateful RNN layers must be called with, or None."""
+    for layer in stateful_layers(model):
+        for v in flatten(getattr(layer, "states", None) or []):
+            dims = kb.shape_of(v)
+            if dims and dims[0] is not None:
+                return int(dims[0])
+    return None
+
+
+@contextlib.contextmanager
+def fresh_states(model: Any) -> Any:
+    """Every pass starts from zero RNN states (as after `reset_states()`), so no state carries from
+    one traced pass into the next; the states are put back exactly afterwards."""
+    saved: list[tuple[Any, np.ndarray]] = []
+    for layer in stateful_layers(model):
+        for v in flatten(getattr(layer, "states", None) or []):
+            try:
+                saved.append((v, np.array(kb.to_numpy(v.value), copy=True)))
+                v.assign(np.zeros_like(saved[-1][1]))
+            except Exception:
+                continue
+    try:
+        yield
+    finally:
+        for v, value in saved:
+            with contextlib.suppress(Exception):
+                v.assign(value)
+
+
 def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None) -> Trace:
-    """Run `model(inputs, training=False)` once under instrumentation."""
+    """Run `model(inputs, training=False)` once under instrumentation, from fresh RNN states."""
     tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
-    with instrumented(model, tracer), warnings.catch_warnings(record=True) as caught:
+    with (
+        fresh_states(model),
+        instrumented(model, tracer),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         try:
             out = model(inputs, training=False)
