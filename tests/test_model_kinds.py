@@ -1,0 +1,134 @@
+"""Models of every kind `fit` trains (issue 13): several feature axes, stateful RNNs, dict outputs,
+and model errors that are not mask errors. Each kind: a correct model audits with no error
+findings, a broken one is caught."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import maskcheck
+from maskcheck import bridge as kb
+from maskcheck import testing as C
+from maskcheck.errors import MaskcheckError
+from maskcheck.report import Report, Severity
+
+
+def errors(report: Report) -> list[str]:
+    return [f.code for f in report.findings if f.severity == Severity.ERROR]
+
+
+# -- several feature axes: a step is everything after the time axis ------------------------------
+
+
+def video(pad: float = 0.0) -> np.ndarray:
+    return C.padded_floats(n=8, t=6, f=(4, 4, 1), pad=pad)
+
+
+def conv_lstm_2d() -> Any:
+    return keras.Sequential(
+        [
+            keras.Input((6, 4, 4, 1)),
+            layers.Masking(0.0),
+            layers.ConvLSTM2D(2, 3, padding="same"),
+            layers.Flatten(),
+            layers.Dense(1),
+        ]
+    )
+
+
+def test_video_through_conv_lstm_2d() -> None:
+    assert errors(maskcheck.audit(conv_lstm_2d(), video())) == []
+    broken = maskcheck.audit(conv_lstm_2d(), video(pad=-1.0))  # padded with -1, Masking(0.)
+    assert "MC203" in errors(broken)
+
+
+def test_per_step_video_output_is_compared_per_frame() -> None:
+    # the output keeps the frames: its padded frames may change, its real ones do not
+    model = keras.Sequential(
+        [
+            keras.Input((6, 4, 4, 1)),
+            layers.Masking(0.0),
+            layers.TimeDistributed(layers.Conv2D(2, 3, padding="same")),
+        ]
+    )
+    assert errors(maskcheck.audit(model, video())) == []
+
+
+def test_time_distributed_conv_into_lstm() -> None:
+    frames = [
+        layers.TimeDistributed(layers.Reshape((4, 4, 1))),
+        layers.TimeDistributed(layers.Conv2D(2, 3)),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.LSTM(3),
+        layers.Dense(1),
+    ]
+    # the mask is made per frame (Masking over the flattened frame), so the LSTM gets (batch, time)
+    good = keras.Sequential(
+        [keras.Input((6, 4, 4, 1)), layers.TimeDistributed(layers.Flatten()), layers.Masking(0.0), *frames]
+    )
+    assert errors(maskcheck.audit(good, video())) == []
+    # Masking on the video itself masks pixels: the LSTM receives a (batch, time, 4, 4) mask
+    bad = keras.Sequential([keras.Input((6, 4, 4, 1)), layers.Masking(0.0), *frames[1:]])
+    report = maskcheck.audit(bad, video())
+    assert "MC105" in errors(report)
+
+
+def test_conv_lstm_1d() -> None:
+    def model() -> Any:
+        return keras.Sequential(
+            [
+                keras.Input((6, 5, 2)),
+                layers.Masking(0.0),
+                layers.ConvLSTM1D(2, 3, padding="same"),
+                layers.Flatten(),
+                layers.Dense(1),
+            ]
+        )
+
+    x = C.padded_floats(n=8, t=6, f=(5, 2))
+    assert errors(maskcheck.audit(model(), x)) == []
+    assert "MC203" in errors(maskcheck.audit(model(), C.padded_floats(n=8, t=6, f=(5, 2), pad=-1.0)))
+
+
+# -- stateful RNNs ---------------------------------------------------------------------------------
+
+
+def stateful(batch_size: int, broken: bool = False) -> Any:
+    tail = [layers.Flatten(), layers.Dense(1)] if broken else [layers.Dense(1)]
+    return keras.Sequential(
+        [
+            keras.Input((10, 3), batch_size=batch_size),
+            layers.Masking(0.0),
+            layers.LSTM(4, stateful=True, return_sequences=True),
+            *tail,
+        ]
+    )
+
+
+def _states(model: Any) -> list[np.ndarray]:
+    return [np.array(kb.to_numpy(v.value), copy=True) for v in model.non_trainable_variables]
+
+
+def test_stateful_rnn_starts_every_pass_from_fresh_states() -> None:
+    model = stateful(8)
+    x = C.padded_floats(n=8)
+    model(x)  # states carried over from an earlier batch
+    before = _states(model)
+    assert errors(maskcheck.audit(model, x)) == []  # no state leaks from the traced pass into the probe
+    assert errors(maskcheck.audit(model)) == []
+    assert all(np.array_equal(a, b) for a, b in zip(before, _states(model), strict=True))
+    assert "MC104" in errors(maskcheck.audit(stateful(8, broken=True), x))
+
+
+def test_stateful_rnn_traces_one_fixed_batch() -> None:
+    report = maskcheck.audit(stateful(4), C.padded_floats(n=10))
+    assert errors(report) == []
+    assert report.meta["samples_traced"] == 4
+    assert any("fixed batch size of 4" in n for n in report.notes)
+    with pytest.raises(MaskcheckError, match="exactly 4"):
+        maskcheck.audit(stateful(4), C.padded_floats(n=3))
