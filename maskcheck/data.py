@@ -114,10 +114,17 @@ class DataSource:
     """One pass over X (plus y and sample_weight) in NumPy batches."""
 
     def __init__(
-        self, X: Any, y: Any, sample_weight: Any, specs: list[InputSpec] | None, n_outputs: int = 1
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        specs: list[InputSpec] | None,
+        n_outputs: int = 1,
+        output_names: list[str] | None = None,
     ) -> None:
         self.X, self.y, self.w, self.specs = X, y, sample_weight, specs
         self.n_outputs = n_outputs
+        self.output_names = output_names  # y given as a dict is ordered by these, as `fit` pairs it
         self.kind = self._kind(X)
         self.structure = "single"
         self.names: list[str] = [s.name for s in specs] if specs else ["input"]
@@ -222,7 +229,7 @@ class DataSource:
         if y is None:
             return None
         if isinstance(y, dict):
-            ys = [_to_array(v, f"{argument}[{k!r}]") for k, v in y.items()]
+            ys = [_to_array(y[k], f"{argument}[{k!r}]") for k in self._y_keys(y, argument)]
         elif isinstance(y, (list, tuple)) and self.n_outputs > 1:
             if len(y) != self.n_outputs:
                 raise MaskcheckError(argument, f"{self.n_outputs} arrays, one per model output", f"{len(y)}")
@@ -233,6 +240,18 @@ class DataSource:
             if arr.ndim == 0 or arr.shape[0] != n:
                 raise MaskcheckError(argument, f"{n} rows, one per sample of X", f"shape {arr.shape}")
         return ys
+
+    def _y_keys(self, y: dict[Any, Any], argument: str) -> list[Any]:
+        """The keys of y in the order of the model's outputs: `fit` pairs a dict of labels with
+        the outputs by name, not by the order the dict was written in."""
+        names = self.output_names
+        if names and set(y) == set(names):
+            return list(names)
+        if names and self.n_outputs > 1:
+            raise MaskcheckError(
+                argument, f"a dict with one entry per model output, keyed {names}", f"keys {list(y)}"
+            )
+        return sorted(y, key=str)  # the order Keras flattens a dict of outputs in
 
     # ---- iteration -------------------------------------------------------------------------
 

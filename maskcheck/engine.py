@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge.graph import output_names
 from maskcheck.checks.registry import all_checks
 from maskcheck.data import DataSource, collect, input_specs
 from maskcheck.errors import MaskcheckError
@@ -103,7 +104,7 @@ def audit(
         )
     else:
         n_outputs = len(getattr(model, "outputs", None) or [None])
-        source = DataSource(X, y, sample_weight, specs, n_outputs=n_outputs)
+        source = DataSource(X, y, sample_weight, specs, n_outputs=n_outputs, output_names=output_names(model))
         from maskcheck.facts.layout import data_consumers
 
         consumers = data_consumers(model, source)

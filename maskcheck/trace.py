@@ -21,6 +21,7 @@ from maskcheck.bridge.graph import (
     flatten,
     graph_nodes,
     is_graph_model,
+    named_leaves,
     node_operation,
     node_outputs,
     sublayers,
@@ -119,6 +120,8 @@ class Trace:
     events: list[CallEvent] = field(default_factory=list)
     root: CallEvent | None = None
     outputs: list[Any] = field(default_factory=list)
+    output_names: list[str | None] = field(default_factory=list)
+    """The dict keys of each output (None for one not in a dict): what `fit` pairs y and losses by."""
     output_masks: list[Any] = field(default_factory=list)
     producer: dict[int, CallEvent] = field(default_factory=dict)
     keepalive: list[Any] = field(default_factory=list)
@@ -351,7 +354,9 @@ def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any],
             out = None
     trace = tracer.trace
     trace.captured_warnings = [str(w.message) for w in caught]
-    trace.outputs = _flatten(out)
+    named = [(name, t) for name, t in named_leaves(out) if kb.is_tensor(t)]
+    trace.outputs = [t for _, t in named]
+    trace.output_names = [name for name, _ in named]
     trace.output_masks = [kb.get_mask(t) for t in trace.outputs]
     trace.events = [e for e in trace.events if not (e.is_op and _is_mask_plumbing(e))]
     _merge_repeated_events(trace)

@@ -132,3 +132,78 @@ def test_stateful_rnn_traces_one_fixed_batch() -> None:
     assert any("fixed batch size of 4" in n for n in report.notes)
     with pytest.raises(MaskcheckError, match="exactly 4"):
         maskcheck.audit(stateful(4), C.padded_floats(n=3))
+
+
+# -- dict outputs: losses, labels and metrics are paired by output name -----------------------------
+
+
+def two_heads(order: str, tags_activation: str = "softmax") -> Any:
+    inp = keras.Input((10,), dtype="int32")
+    h = layers.LSTM(8, return_sequences=True)(layers.Embedding(20, 8, mask_zero=True)(inp))
+    tags = layers.Dense(4, activation=tags_activation, name="tagger")(h)
+    cls = layers.Dense(1, activation="sigmoid", name="classifier")(layers.GlobalAveragePooling1D()(h))
+    outputs = {"tags": tags, "cls": cls} if order == "tags first" else {"cls": cls, "tags": tags}
+    model = keras.Model(inp, outputs)
+    model.compile(
+        loss={"tags": keras.losses.SparseCategoricalCrossentropy(ignore_class=0), "cls": "binary_crossentropy"},
+        metrics={"tags": ["accuracy"], "cls": ["accuracy"]},
+    )
+    return model
+
+
+def two_head_data() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    x = C.padded_ids(n=12, t=10, vocab=20)
+    return x, {"tags": C.step_labels(x, n_classes=3), "cls": (np.arange(12) % 2).astype("float32")}
+
+
+@pytest.mark.parametrize("order", ["tags first", "cls first"])
+def test_dict_outputs_pair_by_name(order: str) -> None:
+    x, y = two_head_data()
+    ys = [y, {"cls": y["cls"], "tags": y["tags"]}, [y["cls"], y["tags"]]]  # a list in Keras' (key) order
+    for labels in ys:
+        assert errors(maskcheck.audit(two_heads(order), x, labels)) == []
+    broken = maskcheck.audit(two_heads(order, tags_activation="sigmoid"), x, y)
+    found = [f for f in broken.findings if f.code == "MC303"]
+    assert len(found) == 1 and found[0].message.startswith("output 'tags'")
+
+
+def test_dict_labels_reach_the_label_checks() -> None:
+    # y as a dict in the other key order: the labels of 'tags' are still read as the tags' labels
+    x, y = two_head_data()
+    model = two_heads("cls first")
+    model.compile(loss={"tags": "sparse_categorical_crossentropy", "cls": "binary_crossentropy"})
+    report = maskcheck.audit(model, x, {"tags": y["tags"], "cls": y["cls"]})
+    assert any(f.code == "MC302" and "output 'tags'" in f.message for f in report.findings)
+
+
+def test_dict_labels_with_unknown_keys() -> None:
+    x, y = two_head_data()
+    with pytest.raises(MaskcheckError, match="keyed"):
+        maskcheck.audit(two_heads("tags first"), x, {"tag": y["tags"], "cls": y["cls"]})
+
+
+class TwoHeads(keras.Model):
+    """A subclassed model returning a dict: only the traced call knows the output names."""
+
+    def __init__(self, tags_activation: str) -> None:
+        super().__init__()
+        self.embed = layers.Embedding(20, 8, mask_zero=True)
+        self.rnn = layers.LSTM(8, return_sequences=True)
+        self.tags = layers.Dense(4, activation=tags_activation)
+        self.pool = layers.GlobalAveragePooling1D()
+        self.cls = layers.Dense(1, activation="sigmoid")
+
+    def call(self, x: Any) -> dict[str, Any]:
+        h = self.rnn(self.embed(x))
+        return {"tags": self.tags(h), "cls": self.cls(self.pool(h))}
+
+
+def test_subclassed_dict_outputs() -> None:
+    x, y = two_head_data()
+    for activation, expected in (("softmax", []), ("sigmoid", ["MC303"])):
+        model = TwoHeads(activation)
+        model(x[:2])
+        model.compile(loss={"tags": "sparse_categorical_crossentropy", "cls": "binary_crossentropy"})
+        report = maskcheck.audit(model, x, y)
+        assert [f.code for f in report.findings if f.code == "MC303"] == expected
+        assert all("output 'tags'" in f.message for f in report.findings if f.code == "MC303")

@@ -36,7 +36,9 @@ def _real_positions(mask: Any) -> np.ndarray:
     """(samples, steps) bool: the real steps of a mask. A step is everything after the time axis:
     a Masking mask over video frames (batch, time, height, width) marks a step real if any of it is."""
     arr = np.asarray(kb.to_numpy(mask), dtype=bool)
-    return arr.reshape(arr.shape[0], arr.shape[1], -1).any(axis=-1) if arr.ndim > 2 else arr
+    if arr.ndim > 2:
+        return np.asarray(arr.reshape(arr.shape[0], arr.shape[1], -1).any(axis=-1))
+    return arr
 
 
 def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]:
