@@ -20,7 +20,7 @@ from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
 from maskcheck.synth import synthesize
-from maskcheck.trace import run_traced, stateful_batch_size, symbolic_output_masks
+from maskcheck.trace import mask_failure, run_traced, stateful_batch_size, symbolic_output_masks
 
 
 def _check_model(model: Any) -> None:
@@ -127,7 +127,7 @@ def audit(
     snap = _snapshot(model)
     try:
         trace = run_traced(model, sample.model_inputs())
-        if trace.error is not None and "mask" not in str(trace.error).lower():
+        if trace.error is not None and mask_failure(trace) is None:
             raise MaskcheckError(
                 "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
             ) from None

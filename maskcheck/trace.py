@@ -127,6 +127,8 @@ class Trace:
     keepalive: list[Any] = field(default_factory=list)
     captured_warnings: list[str] = field(default_factory=list)
     error: BaseException | None = None
+    failed: list[CallEvent] = field(default_factory=list)
+    """The calls the error passed through, innermost first."""
 
     def layer_events(self) -> list[CallEvent]:
         return [e for e in self.events if e is not self.root]
@@ -211,6 +213,10 @@ class _Tracer:
         for t in ev.outputs:
             self.trace.producer.setdefault(id(t), ev)
 
+    def _failed(self, ev: CallEvent) -> None:
+        if not self.trace.failed or self.trace.failed[-1] is not ev:
+            self.trace.failed.append(ev)
+
     # -- the hooks the bridge calls (maskcheck.bridge.patch.Hooks) ------------------------------
 
     def layer_call(self, layer: Any, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -218,6 +224,9 @@ class _Tracer:
         out = None
         try:
             out = orig(layer, *args, **kwargs)
+        except BaseException:
+            self._failed(ev)
+            raise
         finally:
             self.close(ev, out)
         return out
@@ -229,6 +238,9 @@ class _Tracer:
         out = None
         try:
             out = orig(op, *args, **kwargs)
+        except BaseException:
+            self._failed(ev)
+            raise
         finally:
             self.close(ev, out)
         return out
@@ -248,6 +260,9 @@ class _Tracer:
             out = call(*args, **kwargs)
             if self.perturb is not None:
                 out = self.perturb(ev, args, out)
+        except BaseException:
+            self._failed(ev)
+            raise
         finally:
             if direct:
                 self.close(ev, out)
@@ -259,6 +274,38 @@ def is_step_mask(mask: Any, tensor: Any) -> bool:
     last), rather than pairs of steps (an attention mask has the rank of the attention scores)."""
     rank, data_rank = len(kb.shape_of(mask)), len(kb.shape_of(tensor))
     return rank == 2 or (rank > 2 and rank == data_rank - 1)
+
+
+def misaligned_mask(ev: CallEvent) -> tuple[Any, Any] | None:
+    """(mask shape, tensor shape) of a step mask that does not fit the tensor it belongs to in this
+    call: the mask on an input tensor, or the mask the call received against its first input. A
+    step mask fits when its shape starts the tensor's (a (batch, time) mask on per-step values,
+    a (batch, time, height, width) Masking mask on frames); axes of unknown length fit."""
+    pairs = list(zip(ev.inputs, ev.input_masks, strict=False))
+    if ev.first_inputs:
+        pairs += [(ev.first_inputs[0], m) for m in ev.received_masks[:1]]
+    for t, m in pairs:
+        if m is None:
+            continue
+        st, sm = kb.shape_of(t), kb.shape_of(m)
+        if not st or not sm:
+            continue
+        fits = len(sm) <= len(st) and all(a is None or b is None or a == b for a, b in zip(sm, st, strict=False))
+        if not fits:
+            return sm, st
+    return None
+
+
+def mask_failure(trace: Trace) -> tuple[CallEvent, Any, Any] | None:
+    """When the forward pass failed: the innermost failing call whose mask did not fit its tensor
+    (the mask shape is the problem), with the two shapes; None when the error is something else."""
+    if trace.error is None:
+        return None
+    for ev in trace.failed:
+        found = misaligned_mask(ev)
+        if found is not None:
+            return ev, found[0], found[1]
+    return None
 
 
 def _received_masks(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:

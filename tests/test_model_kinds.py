@@ -207,3 +207,32 @@ def test_subclassed_dict_outputs() -> None:
         report = maskcheck.audit(model, x, y)
         assert [f.code for f in report.findings if f.code == "MC303"] == expected
         assert all("output 'tags'" in f.message for f in report.findings if f.code == "MC303")
+
+
+# -- a model error is not a finding ----------------------------------------------------------------
+
+
+class Boom(layers.Layer):
+    """Fails at run time; Keras' message lists the `mask=` it received."""
+
+    def call(self, x: Any, mask: Any = None) -> Any:
+        raise ValueError("boom: the weights do not fit")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+def test_a_model_error_is_raised_with_its_own_message() -> None:
+    inp = keras.Input((10, 3))
+    model = keras.Model(inp, Boom()(layers.LSTM(4, return_sequences=True)(layers.Masking(0.0)(inp))))
+    with pytest.raises(MaskcheckError, match="boom: the weights do not fit") as info:
+        maskcheck.audit(model, C.padded_floats(n=8))
+    assert info.value.argument == "model"
+
+
+def test_a_mask_of_the_wrong_shape_is_mc105_at_the_failing_layer() -> None:
+    model = keras.Sequential(
+        [C.seq_input(), layers.Masking(0.0), C.custom_layers.Downsample(), layers.LSTM(3, return_sequences=True)]
+    )
+    found = [f for f in maskcheck.audit(model, C.padded_floats(n=8)).findings if f.code == "MC105"]
+    assert any("failed at" in f.message and "(8, 10)" in f.message for f in found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,7 +10,7 @@ from maskcheck.checks.base import CaseInput, Check, Invalid, Kit, Valid
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
-from maskcheck.trace import is_step_mask
+from maskcheck.trace import is_step_mask, mask_failure
 
 # How much of the forward pass's error message is quoted (its first line, cut to this length).
 _ERROR_CHARS = 300
@@ -36,9 +37,10 @@ class MaskMisaligned(Check):
     Only axis 1 is compared: the mask's second axis with the tensor's, for every output mask
     and for the first mask a layer received against its first input; axes of unknown length
     are skipped. Each mask is reported once, and each layer at most once. A failed forward pass
-    is blamed on the mask when its error message contains the word "mask", which can be wrong
-    either way; only the error's first line (at most 300 characters) is quoted. No named
-    thresholds.
+    is blamed on the mask only when a call the error passed through was given a mask whose shape
+    does not start its tensor's shape (any other model error is raised as a `MaskcheckError`
+    with the model's own message); only the first line of the error's own text (at most 300
+    characters) is quoted. No named thresholds.
 
     ## Example
     ```python
@@ -89,14 +91,29 @@ class MaskMisaligned(Check):
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        err = ctx.trace.error
-        if err is not None and "mask" in str(err).lower():
+        failure = mask_failure(ctx.trace)
+        if failure is not None:
+            ev, sm, st = failure
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(ctx.trace.error)).split("Arguments received")[0]
+            first = [
+                line.strip()
+                for line in text.splitlines()
+                if line.strip() and not line.strip().startswith("Exception encountered when calling")
+            ]
             yield self.finding(
-                f"the forward pass failed on a mask shape: {str(err).splitlines()[0][:_ERROR_CHARS]}",
-                "make the mask's (batch, time) match the input's first two dimensions",
+                f"the forward pass failed at '{ev.path}' ({ev.class_name}), which was given a mask of "
+                f"shape {sm} for a tensor of shape {st}: {(first or [''])[0][:_ERROR_CHARS]}",
+                "make the mask's (batch, time) match the input's first two dimensions: resize it in the "
+                "`compute_mask` of the layer that changed the steps, or make a (batch, time) mask per "
+                "step (e.g. Masking over the flattened frames) instead of one per feature",
+                layer=ev.path,
+                mask_shape=str(sm),
+                tensor_shape=str(st),
             )
         reported: set[int] = set()
         for ev in ctx.events:
+            if failure is not None and ev is failure[0]:
+                continue  # reported above
             pairs: list[tuple[Any, Any, str]] = []
             for o, m in zip(ev.outputs, ev.output_masks, strict=False):
                 if m is not None and is_step_mask(m, o):
