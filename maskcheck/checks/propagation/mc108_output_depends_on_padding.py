@@ -87,7 +87,8 @@ class OutputDependsOnPadding(Check):
             else ""
         )
         outs = ", ".join(
-            f"{i} (max change {c:.3g})" for i, c in zip(leak.leaked_outputs, leak.max_change, strict=False)
+            f"{ctx.output(i).label.removeprefix('output ')} (max change {c:.3g})"
+            for i, c in zip(leak.leaked_outputs, leak.max_change, strict=False)
         )
         yield self.finding(
             f"replacing the output of {', '.join(repr(s) for s in leak.sources)} at padded steps (mask "
