@@ -288,12 +288,26 @@ def misaligned_mask(ev: CallEvent) -> tuple[Any, Any] | None:
         if m is None:
             continue
         st, sm = kb.shape_of(t), kb.shape_of(m)
-        if not st or not sm:
-            continue
-        fits = len(sm) <= len(st) and all(a is None or b is None or a == b for a, b in zip(sm, st, strict=False))
-        if not fits:
+        if st and sm and not mask_fits(sm, st):
             return sm, st
     return None
+
+
+def mask_fits(mask_shape: tuple[int | None, ...], tensor_shape: tuple[int | None, ...]) -> bool:
+    """A mask fits its tensor when its shape starts the tensor's (a step mask), or has the
+    tensor's rank and broadcasts onto it (the (batch, 1, 1, T) mask on attention scores); axes
+    of unknown length match any."""
+
+    def same(a: int | None, b: int | None) -> bool:
+        return a is None or b is None or a == b
+
+    if len(mask_shape) <= len(tensor_shape) and all(
+        same(a, b) for a, b in zip(mask_shape, tensor_shape, strict=False)
+    ):
+        return True
+    return len(mask_shape) == len(tensor_shape) and all(
+        a == 1 or same(a, b) for a, b in zip(mask_shape, tensor_shape, strict=True)
+    )
 
 
 def mask_failure(trace: Trace) -> tuple[CallEvent, Any, Any] | None:

@@ -78,6 +78,31 @@ def test_time_distributed_conv_into_lstm() -> None:
     assert "MC105" in errors(report)
 
 
+def test_video_tagger_needs_a_mask_per_frame() -> None:
+    x = video()
+    y = C.step_labels(x.reshape(8, 6, -1), n_classes=2)
+    head = [
+        layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.TimeDistributed(layers.Dense(3, activation="softmax")),
+    ]
+    per_frame = [
+        layers.TimeDistributed(layers.Flatten()),
+        layers.Masking(0.0),
+        layers.TimeDistributed(layers.Reshape((4, 4, 1))),
+    ]
+    good = keras.Sequential([keras.Input((6, 4, 4, 1)), *per_frame, *head])
+    good.compile(loss="sparse_categorical_crossentropy")
+    assert errors(maskcheck.audit(good, x, y)) == []
+    # Masking on the frames masks pixels; after Flatten the (batch, time, 4, 4) mask fits no step
+    bad = keras.Sequential(
+        [keras.Input((6, 4, 4, 1)), layers.Masking(0.0), *(type(h).from_config(h.get_config()) for h in head)]
+    )
+    bad.compile(loss="sparse_categorical_crossentropy")
+    found = [f for f in maskcheck.audit(bad, x, y).findings if f.code == "MC105"]
+    assert found and "(8, 6, 4, 4)" in found[0].message
+
+
 def test_conv_lstm_1d() -> None:
     def model() -> Any:
         return keras.Sequential(
