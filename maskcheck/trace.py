@@ -387,7 +387,8 @@ def fresh_states(model: Any) -> Any:
     for layer in stateful_layers(model):
         for v in flatten(getattr(layer, "states", None) or []):
             try:
-                saved.append((v, np.array(kb.to_numpy(v.value), copy=True)))
+                value = v.value() if callable(v.value) else v.value  # tf.Variable (tf_keras): a method
+                saved.append((v, np.array(kb.to_numpy(value), copy=True)))
                 v.assign(np.zeros_like(saved[-1][1]))
             except Exception:
                 continue

@@ -159,6 +159,24 @@ def test_stateful_rnn_traces_one_fixed_batch() -> None:
         maskcheck.audit(stateful(4), C.padded_floats(n=3))
 
 
+def test_tf_keras_stateful_rnn() -> None:
+    tfk = pytest.importorskip("tf_keras")
+    model = tfk.Sequential(
+        [
+            tfk.Input((10, 3), batch_size=4),
+            tfk.layers.Masking(0.0, name="stateful_masking"),  # named: keep tf_keras' name counters
+            tfk.layers.LSTM(4, stateful=True, return_sequences=True, name="stateful_lstm"),
+            tfk.layers.Dense(1, name="stateful_dense"),
+        ],
+        name="stateful_tagger",
+    )
+    x = C.padded_floats(n=8)
+    model(x[:4])
+    before = [np.array(v.numpy(), copy=True) for v in model.layers[1].states]
+    assert errors(maskcheck.audit(model, x)) == []
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.layers[1].states, strict=True))
+
+
 # -- dict outputs: losses, labels and metrics are paired by output name -----------------------------
 
 
