@@ -43,16 +43,21 @@ def _snapshot(model: Any) -> list[tuple[Any, np.ndarray]]:
     snap = []
     for v in getattr(model, "non_trainable_variables", []):
         try:
-            snap.append((v, np.array(kb.to_numpy(v.value))))
+            snap.append((v, np.array(kb.to_numpy(_value(v)))))
         except Exception:
             continue
     return snap
 
 
+def _value(v: Any) -> Any:
+    """A variable's value: a property in Keras 3, a method on a tf.Variable (tf_keras)."""
+    return v.value() if callable(v.value) else v.value
+
+
 def _restore(snap: list[tuple[Any, np.ndarray]]) -> None:
     for v, value in snap:
         try:
-            if not np.array_equal(np.asarray(kb.to_numpy(v.value)), value):
+            if not np.array_equal(np.asarray(kb.to_numpy(_value(v))), value):
                 v.assign(value)
         except Exception:
             continue
