@@ -205,10 +205,11 @@ def _fixed_batch(model: Any, sample: Any) -> list[str]:
     if size is None or n == size:
         return []
     if n < size:
+        more_data = int(getattr(sample, "total_seen", n)) >= size  # max_samples kept fewer
         raise MaskcheckError(
-            "X",
+            "max_samples" if more_data else "X",
             f"at least {size} sequences: the model's stateful RNN layers run on batches of exactly {size}",
-            f"{n} sequences",
+            f"{n}" if more_data else f"{n} sequences",
         )
     sample.xs = [x[:size] for x in sample.xs]
     if sample.y is not None:

@@ -157,6 +157,8 @@ def test_stateful_rnn_traces_one_fixed_batch() -> None:
     assert any("fixed batch size of 4" in n for n in report.notes)
     with pytest.raises(MaskcheckError, match="exactly 4"):
         maskcheck.audit(stateful(4), C.padded_floats(n=3))
+    with pytest.raises(MaskcheckError, match=r"^max_samples: .*exactly 4"):
+        maskcheck.audit(stateful(4), C.padded_floats(n=10), max_samples=2)
 
 
 def test_tf_keras_stateful_rnn() -> None:
