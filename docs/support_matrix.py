@@ -87,7 +87,7 @@ def _probe(kind: str) -> dict[str, Any]:
     passed = ok.ok and "MC101" in bad.codes
     return {
         "backend": keras.backend.backend() if not legacy else "tensorflow",
-        "keras": ok.meta["keras"],
+        "keras": f"{ok.meta['keras_package']} {ok.meta['keras']}",
         "kind": kind,
         "correct model quiet": ok.ok,
         "drop found (MC101)": "MC101" in bad.codes,

@@ -10,6 +10,7 @@ layers = keras.layers
 X = padded_floats(n=64, t=20, f=4)
 y = (np.random.default_rng(0).random((64, 20)) > 0.5).astype("float32")
 y[~X.any(-1)] = 0.0
+y = y[..., None]  # (batch, time, 1) like the output: a masked loss needs the last axis
 w = np.linspace(0.5, 1.5, 64).astype("float32")
 
 

@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODULE[:NAME]",
         help="custom layers for loading: module:NAME, or a module (all its public classes); repeatable",
     )
+    a.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="load a model whose Lambda layers Keras' safe mode refuses (safe_mode=False). RISK: this runs "
+        "arbitrary Python code stored in the file; use it only for a .keras file you made or trust",
+    )
     a.add_argument("--output", "-o", help="write the report here instead of stdout")
     a.add_argument(
         "--html", metavar="FILE", help="also write an HTML report (mask map, mask flow, findings) to FILE"
@@ -210,7 +216,8 @@ def _load_array(path: str, argument: str) -> Any:
     from maskcheck.errors import MaskcheckError
 
     if not os.path.isfile(path):
-        raise MaskcheckError(argument, "an existing .npy or .npz file", f"{path!r} (no such file)")
+        what = "a directory" if os.path.isdir(path) else "no such file"
+        raise MaskcheckError(argument, "an existing .npy or .npz file", f"{path!r} ({what})")
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -233,7 +240,7 @@ def _load_array(path: str, argument: str) -> Any:
         raise MaskcheckError(argument, "a readable .npy or .npz file", f"{path!r} ({reason})") from None
 
 
-def _load_model(path: str, custom: list[str]) -> Any:
+def _load_model(path: str, custom: list[str], unsafe: bool = False) -> Any:
     import importlib
 
     from maskcheck.errors import MaskcheckError
@@ -262,7 +269,8 @@ def _load_model(path: str, custom: list[str]) -> Any:
                 {k: v for k, v in vars(mod).items() if not k.startswith("_") and isinstance(v, type)}
             )
     if not os.path.isfile(path):
-        raise MaskcheckError("MODEL", "an existing .keras file", f"{path!r} (no such file)")
+        what = "a directory" if os.path.isdir(path) else "no such file"
+        raise MaskcheckError("MODEL", "an existing .keras file", f"{path!r} ({what})")
     import zipfile
 
     if path.endswith(".keras") and not zipfile.is_zipfile(path):
@@ -273,15 +281,59 @@ def _load_model(path: str, custom: list[str]) -> Any:
     from maskcheck.bridge import keras
 
     try:
+        if unsafe:
+            return keras.models.load_model(
+                path, custom_objects=objects or None, compile=True, safe_mode=False
+            )
         return keras.models.load_model(path, custom_objects=objects or None, compile=True)
     except Exception as exc:
         text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
+        if not unsafe and "safe_mode" in text:
+            raise MaskcheckError(
+                "MODEL",
+                "a model Keras loads in safe mode; it holds a Lambda layer (or other stored Python code) "
+                "that safe mode refuses. If you made or trust the file, pass --unsafe-load (it runs the "
+                "code stored in the file), or replace the Lambda by a registered custom layer",
+                repr(path),
+            ) from None
         first = (text[:300] + "...") if len(text) > 300 else (text or type(exc).__name__)
         raise MaskcheckError(
             "MODEL",
             "a loadable .keras model (custom layers need --custom-objects module:NAME)",
             f"{path!r} ({first})",
         ) from None
+
+
+_POSITIONAL = re.compile(r"arr_(\d+)")
+
+
+def _positional(arrays: Any, names: list[Any]) -> Any:
+    """An .npz saved positionally (`np.savez(f, X1, X2)`: keys arr_0, arr_1, ...) as a list in
+    the model's input (or output) order; an .npz keyed by name is left as it is."""
+    if not isinstance(arrays, dict) or len(names) < 2 or any(k in names for k in arrays):
+        return arrays
+    index = {int(m.group(1)): k for k in arrays if (m := _POSITIONAL.fullmatch(k))}
+    if len(index) != len(arrays) or sorted(index) != list(range(len(arrays))):
+        return arrays
+    return [arrays[index[i]] for i in range(len(arrays))]
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Refuse an output path that cannot be written, before the (slow) audit runs. Nothing is created."""
+    from maskcheck.errors import MaskcheckError
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        reason = "a directory"
+    elif not os.path.isdir(parent):
+        reason = f"no such directory {parent!r}"
+    elif os.path.exists(path) and not os.access(path, os.W_OK):
+        reason = "permission denied"
+    elif not os.path.exists(path) and not os.access(parent, os.W_OK | os.X_OK):
+        reason = f"permission denied in {parent!r}"
+    else:
+        return
+    raise MaskcheckError(flag, "a writable file path", f"{path!r} ({reason})")
 
 
 def _cli_argument(argument: str, args: argparse.Namespace) -> str:
@@ -310,12 +362,17 @@ def _audit(args: argparse.Namespace) -> int:
     settings = load_settings().merge(
         flags, lambda key: "--" + key.replace("_", "-"), source="command line", add_ignore=False
     )
+    for flag, target in (("--output", args.output), ("--html", args.html)):
+        if target:
+            _check_writable(target, flag)
     X = _load_array(args.data, "--data")
     y = _load_array(args.labels, "--labels") if args.labels else None
     w = _load_array(args.sample_weight, "--sample-weight") if args.sample_weight else None
     if isinstance(w, dict):
         raise MaskcheckError("--sample-weight", "one array in a .npy file", f"{args.sample_weight!r}")
-    model = _load_model(args.model, args.custom_objects)
+    model = _load_model(args.model, args.custom_objects, args.unsafe_load)
+    X = _positional(X, [getattr(t, "name", None) for t in getattr(model, "inputs", None) or []])
+    y = _positional(y, list(getattr(model, "output_names", None) or []))
     if isinstance(X, dict) and len(getattr(model, "inputs", None) or []) <= 1:
         if len(X) != 1:
             raise MaskcheckError(

@@ -11,14 +11,17 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.bridge.graph import output_names
 from maskcheck.checks.registry import all_checks
-from maskcheck.data import DataSource, collect, input_specs
+from maskcheck.data import DataSource, Progress, collect, front, input_specs
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.flow import role_of, shape
 from maskcheck.facts.mask_map import mask_map
+from maskcheck.facts.ordering import root_cause_first
+from maskcheck.facts.targets import check_targets
 from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
+from maskcheck.settings import steps as steps_value
 from maskcheck.synth import synthesize
 from maskcheck.trace import mask_failure, run_traced, stateful_batch_size, symbolic_output_masks
 
@@ -70,6 +73,7 @@ def audit(
     *,
     sample_weight: Any = None,
     max_samples: int = 256,
+    steps: int | None = None,
     select: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
     perturb: bool = True,
@@ -82,6 +86,10 @@ def audit(
     X may be a NumPy array, a list/dict of arrays (multi-input), a `tf.data.Dataset`, a
     generator or a `keras.utils.PyDataset`; with `X=None` a post-padded probe batch is
     synthesized from the model's input spec. Only `max_samples` sequences go through the model.
+    `steps`: read at most this many batches of a dataset, generator or PyDataset (as `fit`'s
+    `steps_per_epoch`); a source of unknown length is read for at most 1,000 batches by default.
+    String inputs go through the model's preprocessing layers (or a keras-hub task's preprocessor)
+    first; the audit sees the ids they make.
 
     `seed` (an integer >= 0) drives the synthesized batch and the MC108 perturbation.
     `strict=True`: a check that crashes raises instead of becoming a line in `report.notes`
@@ -95,8 +103,12 @@ def audit(
     seed = seed_value(seed)
     strict = strict_enabled(strict)
     show_progress = progress_enabled(progress)
-    specs = input_specs(model)
-    notes: list[str] = []
+    steps = steps_value(steps)
+    user_model = model
+    raw = front(model)
+    model = raw.model if raw is not None else model
+    specs = raw.specs() if raw is not None else input_specs(model)
+    notes: list[str] = [raw.note] if raw is not None and (X is not None or not raw.needs_x) else []
     layouts: list[Any] = []
     if X is None:
         if y is not None or sample_weight is not None:
@@ -109,7 +121,16 @@ def audit(
         )
     else:
         n_outputs = len(getattr(model, "outputs", None) or [None])
-        source = DataSource(X, y, sample_weight, specs, n_outputs=n_outputs, output_names=output_names(model))
+        source = DataSource(
+            X,
+            y,
+            sample_weight,
+            specs,
+            n_outputs=n_outputs,
+            output_names=output_names(model),
+            steps=steps,
+            prepare=raw.prepare if raw else None,
+        )
         from maskcheck.facts.layout import data_consumers
 
         consumers = data_consumers(model, source)
@@ -122,6 +143,8 @@ def audit(
                     "finite values (NaN is accepted only as padding that fills the sequence ends)",
                     f"NaN or Inf in {lay.nonfinite} sequences, e.g. samples {lay.nonfinite_idx[:5]}",
                 )
+        notes.extend(source.cast_notes())
+        notes.extend(sample.notes)
         notes.extend(_clip_ids(sample, layouts))
         if sample.total_seen > sample.xs[0].shape[0]:
             notes.append(
@@ -130,12 +153,16 @@ def audit(
             )
     notes.extend(_fixed_batch(model, sample))
     snap = _snapshot(model)
+    checks = [c for c in all_checks() if settings.runs(c.code)]
+    bar = Progress(len(checks) + 1, show_progress)
     try:
         trace = run_traced(model, sample.model_inputs())
+        bar.step()
         if trace.error is not None and mask_failure(trace) is None:
             raise MaskcheckError(
                 "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
             ) from None
+        check_targets(model, trace, sample.y, sample.w)
         ctx = AuditContext(
             model=model,
             inputs=sample.xs,
@@ -150,9 +177,7 @@ def audit(
             structure=sample.structure,
         )
         findings: list[Finding] = []
-        for check_cls in all_checks():
-            if not settings.runs(check_cls.code):
-                continue
+        for check_cls in checks:
             try:
                 findings.extend(check_cls().run(ctx))
             except MaskcheckError:
@@ -160,22 +185,35 @@ def audit(
             except Exception as exc:
                 if strict:
                     raise
-                notes.append(f"{check_cls.code} could not run: {type(exc).__name__}: {exc}")
+                ctx.could_not_run(check_cls.code, _describe(exc))
+            bar.step()
         notes.extend(ctx.notes)
+        not_run = {code: _short(reason) for code, reason in ctx.not_run.items()}
+        notes.extend(f"{code} could not run: {reason}" for code, reason in not_run.items())
+        if strict and not_run:
+            raise MaskcheckError(
+                "model",
+                "a model and loss every selected check can evaluate (strict=True)",
+                "; ".join(f"{code} could not run: {reason}" for code, reason in not_run.items()),
+            )
         rows = _layer_rows(ctx)
     finally:
         _restore(snap)
     order = {c.code: i for i, c in enumerate(all_checks())}
     findings.sort(key=lambda f: (-f.severity.rank, order.get(f.code, 999)))
+    findings = root_cause_first(findings)
+    package, version = kb.keras_package(model)
     meta = {
-        "keras": kb.keras_label(model),
+        "keras": version,
+        "keras_package": package,
         "backend": kb.backend_name(),
         "samples_traced": int(sample.xs[0].shape[0]),
         "samples_seen": int(sample.total_seen),
         "synthesized": sample.synthesized,
+        "checks_not_run": not_run,
     }
     return Report(
-        model_name=str(getattr(model, "name", "model")),
+        model_name=str(getattr(user_model, "name", "model")),
         layers=rows,
         findings=findings,
         notes=notes,
@@ -228,6 +266,12 @@ def _describe(err: BaseException) -> str:
     text = text.split("Arguments received")[0]
     text = " ".join(line.strip() for line in text.splitlines() if line.strip())
     return f"{type(err).__name__}: {text[:400]}"
+
+
+def _short(reason: str) -> str:
+    """A reason on one line, without colour codes, at most 300 characters."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", reason).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _layer_rows(ctx: AuditContext) -> list[LayerTrace]:

@@ -93,6 +93,12 @@ def positive_int(value: Any, argument: str) -> int:
     return integer(value, argument, 1)
 
 
+def steps(value: Any, argument: str = "steps") -> int | None:
+    """`audit`'s `steps`: None (every batch of a sized source) or the batches to read, as `fit`'s
+    `steps_per_epoch`."""
+    return None if value is None else integer(value, argument, 1)
+
+
 def seed(value: Any, argument: str = "seed") -> int:
     """A random seed: an integer >= 0 (NumPy's generators reject negative seeds)."""
     return integer(value, argument, 0)
@@ -295,6 +301,7 @@ __all__ = [
     "progress_enabled",
     "seed",
     "severity",
+    "steps",
     "strict",
     "strict_enabled",
     "verbosity",

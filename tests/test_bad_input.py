@@ -131,7 +131,60 @@ BAD: list[tuple[str, Any, str]] = [
     ("callback verbose out of range", lambda: AuditCallback(X, verbose=3), "verbose"),
     ("callback fail_on unknown", lambda: AuditCallback(X, fail_on="fatal"), "fail_on"),
     ("subclassed model without X", lambda: _subclassed_without_x(), "X"),
+    ("y with the wrong number of steps", lambda: maskcheck.audit(_tagger(), X, np.zeros((8, 12))), "y"),
+    ("rank 1 y for a per-step tagger", lambda: maskcheck.audit(_tagger(), X, np.zeros(8)), "y"),
+    (
+        "one-hot y with a sparse loss",
+        lambda: maskcheck.audit(_tagger(), X, np.eye(3)[np.zeros((8, 10), int)]),
+        "y",
+    ),
+    (
+        "class ids with a categorical loss",
+        lambda: maskcheck.audit(_tagger("categorical_crossentropy"), X, np.zeros((8, 10))),
+        "y",
+    ),
+    (
+        "sample_weight with the wrong number of steps",
+        lambda: maskcheck.audit(_tagger(), X, np.zeros((8, 10)), sample_weight=np.ones((8, 7))),
+        "sample_weight",
+    ),
+    ("NaN in y", lambda: maskcheck.audit(_tagger(), X, _y_nan()), "y"),
+    (
+        "(N, T) y for a masked one-unit output with binary cross-entropy",
+        lambda: maskcheck.audit(
+            C.outputs.tagger(units=1, activation="sigmoid", loss="binary_crossentropy"), X, np.zeros((8, 10))
+        ),
+        "y",
+    ),
+    (
+        "(N, T) ids for three sigmoid units with binary cross-entropy",
+        lambda: maskcheck.audit(
+            C.outputs.tagger(units=3, activation="sigmoid", loss="binary_crossentropy", masked=False),
+            X,
+            np.zeros((8, 10)),
+        ),
+        "y",
+    ),
+    ("strict with a loss the checks cannot evaluate", lambda: _unevaluable(strict=True), "model"),
 ]
+
+
+def _tagger(loss: str = "sparse_categorical_crossentropy") -> Any:
+    return C.outputs.tagger(units=3, loss=loss)
+
+
+def _y_nan() -> np.ndarray:
+    y = np.zeros((8, 10), "float32")
+    y[1, 2] = np.nan
+    return y
+
+
+def _unevaluable(strict: bool = False) -> Report:
+    """A tagger whose loss keeps one value per sample (reduction=None): MC305 cannot compare it."""
+    model = C.outputs.tagger(units=1, loss=None, masked=False)
+    model.compile(loss=keras.losses.MeanSquaredError(reduction=None), optimizer="sgd")
+    y = np.where(X.any(-1), 1.0, 0.0).astype("float32")
+    return maskcheck.audit(model, X, y, strict=strict)
 
 
 def _fixture() -> MaskcheckFixture:
@@ -167,8 +220,16 @@ def test_bad_input(label: str, call: Any, argument: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_at_least_25_bad_inputs() -> None:
-    assert len(BAD) >= 25
+def test_at_least_40_bad_inputs() -> None:
+    assert len(BAD) >= 40
+
+
+def test_a_check_that_could_not_run_is_shown() -> None:
+    report = _unevaluable()
+    assert "MC305" in report.meta["checks_not_run"]
+    text = report.to_text()
+    assert "Checks that could not run" in text
+    assert "MC305" in text.split("Checks that could not run")[1]
 
 
 # -- the same values accepted everywhere (issue 15) ------------------------------------------------
@@ -201,3 +262,25 @@ def test_callback_accepts_what_keras_accepts_for_verbose_and_a_logger() -> None:
     assert AuditCallback(verbose=True).verbose == 1
     assert AuditCallback(verbose=2).verbose == 2
     assert AuditCallback(verbose=0, logger=logger).logger is logger
+
+
+# -- messages that mislead (issue 15) --------------------------------------------------------------
+
+
+def test_fractional_ids_are_seen_as_the_model_casts_them() -> None:
+    """Keras casts float ids to the int32 Input toward zero: padding 0.4 is id 0, which the mask covers."""
+    inp = keras.Input((16,), dtype="int32")
+    out = keras.layers.LSTM(3, return_sequences=True)(keras.layers.Embedding(50, 4, mask_zero=True)(inp))
+    rng = np.random.default_rng(0)
+    ids = (rng.random((16, 16)) * 49 + 1).astype("float32")
+    for i, n in enumerate(rng.integers(4, 16, 16)):
+        ids[i, n:] = 0.4
+    report = maskcheck.audit(keras.Model(inp, out), ids)
+    assert "MC203" not in report.codes, report
+    assert any("fractional" in n and "int32" in n for n in report.notes), report.notes
+
+
+def test_meta_keras_is_the_version_as_documented() -> None:
+    meta = maskcheck.audit(model(), X).meta
+    assert meta["keras"] == keras.__version__
+    assert meta["keras_package"] == "keras"

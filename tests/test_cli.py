@@ -188,6 +188,8 @@ def test_quiet_flag_is_an_argument_not_an_env_var(
         (["audit", "{ok.keras}", "--data", "{X.npy}", "--max-samples", "0"], ["--max-samples"]),
         (["audit", "{ok.keras}", "--data", "{X.npy}", "--ignore", "104"], ["ignore", "'104'"]),
         (["audit", "{ok.keras}", "--data", "{X.npy}", "-o", "no/such/dir/out.txt"], ["--output"]),
+        (["audit", "{ok.keras}", "--data", "."], ["--data", "a directory"]),
+        (["audit", ".", "--data", "{X.npy}"], ["MODEL", "a directory"]),
     ],
     ids=[
         "missing-data",
@@ -201,6 +203,8 @@ def test_quiet_flag_is_an_argument_not_an_env_var(
         "max-samples-0",
         "bad-ignore",
         "unwritable-output",
+        "directory-as-data",
+        "directory-as-model",
     ],
 )
 def test_input_mistakes_are_one_line(
@@ -257,6 +261,93 @@ def test_custom_objects(
     code, _, err = run(capsys, *base, "--custom-objects", "no_such_module_xyz:Doubler")
     assert code == 2
     assert_one_line_error(err, "--custom-objects", "no_such_module_xyz")
+
+
+def test_positional_npz_is_taken_in_input_order(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], tmp_path: Path
+) -> None:
+    """`np.savez(f, X1, X2)` names the arrays arr_0, arr_1: they are the model's inputs in order."""
+    a = keras.Input((10, 3), name="first")
+    b = keras.Input((10, 2), name="second")
+    out = layers.LSTM(2)(layers.Concatenate()([layers.Masking(0.0)(a), layers.Masking(0.0)(b)]))
+    keras.Model([a, b], out).save(tmp_path / "two_in.keras")
+    x = C.padded_floats()
+    np.savez(tmp_path / "pos.npz", x, x[..., :2])
+    code, out_text, err = run(
+        capsys, "audit", str(tmp_path / "two_in.keras"), "--data", str(tmp_path / "pos.npz")
+    )
+    assert code in (0, 1) and "Traceback" not in err, err
+    assert "maskcheck report" in out_text
+
+
+def test_positional_npz_labels_are_taken_in_output_order(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], tmp_path: Path
+) -> None:
+    """`np.savez(f, y1, y2)` for a two-output model: arr_0, arr_1 are the outputs in order."""
+    inp = C.seq_input()
+    h = layers.LSTM(4, return_sequences=True)(layers.Masking(0.0)(inp))
+    a = layers.Dense(2, activation="softmax", name="tags")(h)
+    b = layers.Dense(3, activation="softmax", name="other")(h)
+    model = keras.Model(inp, [a, b])
+    model.compile(
+        loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"], optimizer="sgd"
+    )
+    model.save(tmp_path / "two_out.keras")
+    x = C.padded_floats()
+    y = C.step_labels(x, n_classes=1)
+    np.savez(tmp_path / "ys.npz", y, y)
+    code, out_text, err = run(
+        capsys,
+        "audit",
+        str(tmp_path / "two_out.keras"),
+        "--data",
+        files["X.npy"],
+        "--labels",
+        str(tmp_path / "ys.npz"),
+    )
+    assert code in (0, 1) and "Traceback" not in err, err
+    assert "maskcheck report" in out_text
+
+
+def test_output_paths_are_checked_before_the_audit(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import maskcheck
+
+    def no_audit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the audit ran before the output path was checked")
+
+    monkeypatch.setattr(maskcheck, "audit", no_audit)
+    code, out, err = run(
+        capsys, "audit", files["ok.keras"], "--data", files["X.npy"], "--html", "no/such/dir/r.html"
+    )
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "--html", "no such directory")
+    code, out, err = run(capsys, "audit", files["ok.keras"], "--data", files["X.npy"], "--html", ".")
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "--html", "a directory")
+
+
+def test_lambda_model_needs_an_explicit_unsafe_load(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], tmp_path: Path
+) -> None:
+    model = keras.Sequential(
+        [C.seq_input(), layers.Masking(0.0), layers.Lambda(lambda t: t * 2.0), layers.LSTM(2)]
+    )
+    path = str(tmp_path / "lambda.keras")
+    model.save(path)
+    code, out, err = run(capsys, "audit", path, "--data", files["X.npy"])
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "MODEL", "--unsafe-load", "Lambda")
+    assert "--custom-objects" not in err
+    code, out, err = run(capsys, "audit", path, "--data", files["X.npy"], "--unsafe-load")
+    assert code in (0, 1) and "Lambda" in out, err
+
+
+def test_unsafe_load_help_states_the_risk(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "audit", "--help")
+    assert code == 0
+    assert "--unsafe-load" in out and "arbitrary" in " ".join(out.split())
 
 
 # -- [tool.maskcheck] ----------------------------------------------------------------------------

@@ -85,3 +85,23 @@ def test_misreshape_probe_finds_the_transform() -> None:
     ok = LayoutAccumulator(0, "X")
     ok.update(Batch([data.X_fixed]), 0)
     assert ok.layout is not None and ok.layout.transform is None
+
+
+@pytest.mark.parametrize("data_dtype", ["float32", "float64"])
+@pytest.mark.parametrize("model_dtype", ["float32", "float64"])
+def test_mask_value_compared_as_keras_does(data_dtype: str, model_dtype: str) -> None:
+    """Masking(-99999.99): Keras rounds the Python number to floatx and compares it with the input
+    as the layer sees it. maskcheck reports a pad-value mismatch exactly when Keras masks nothing."""
+    import maskcheck
+    from maskcheck.bridge import get_mask, keras, to_numpy
+
+    mv = -99999.99
+    x = C.padded_floats(n=32).astype(data_dtype)
+    x[np.all(x == 0, axis=-1)] = np.asarray(mv, data_dtype)
+    inp = keras.Input((10, 3), dtype=model_dtype)
+    masked = keras.layers.Masking(mv, dtype=model_dtype)(inp)
+    model = keras.Model(inp, keras.layers.LSTM(4, return_sequences=True, dtype=model_dtype)(masked))
+    keras_masks = not bool(np.asarray(to_numpy(get_mask(keras.Model(inp, masked)(x)))).all())
+    codes = set(maskcheck.audit(model, x).codes)
+    assert ("MC203" in codes) == (not keras_masks), (keras_masks, codes)
+    assert ("MC202" in codes) == (not keras_masks), (keras_masks, codes)

@@ -99,7 +99,8 @@ def test_video_tagger_needs_a_mask_per_frame() -> None:
         [keras.Input((6, 4, 4, 1)), layers.Masking(0.0), *(type(h).from_config(h.get_config()) for h in head)]
     )
     bad.compile(loss="sparse_categorical_crossentropy")
-    found = [f for f in maskcheck.audit(bad, x, y).findings if f.code == "MC105"]
+    # (the compiled loss itself fails on that mask, as in `fit`: MC305 cannot run)
+    found = [f for f in maskcheck.audit(bad, x, y, strict=False).findings if f.code == "MC105"]
     assert found and "(8, 6, 4, 4)" in found[0].message
 
 

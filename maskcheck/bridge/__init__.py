@@ -108,6 +108,7 @@ def compiled_metric_identifiers(model: Any) -> tuple[Any, Any]:
 
 # ---- tf_keras (Keras 2) ------------------------------------------------------------------------
 
+
 def legacy_keras() -> Any:
     """The tf_keras package when the user has imported it (never imported here), else None."""
     return sys.modules.get("tf_keras")
@@ -140,6 +141,14 @@ def is_model(obj: Any) -> bool:
         return True
     legacy = legacy_keras()
     return legacy is not None and isinstance(obj, legacy.Model)
+
+
+def keras_package(model: Any) -> tuple[str, str]:
+    """("keras", "3.15.1") or ("tf_keras", "2.21.0"): the package that runs `model`, and its version."""
+    legacy = legacy_keras()
+    if is_legacy(model) and legacy is not None:
+        return "tf_keras", str(legacy.__version__)
+    return "keras", str(KERAS_VERSION)
 
 
 def keras_label(model: Any) -> str:

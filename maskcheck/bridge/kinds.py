@@ -35,6 +35,9 @@ CONV_1D = ("Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose")
 # Layers that keep each step's values where they are, so the data's pad vector is still what
 # a mask source further on compares (the layout pass looks through them).
 VALUE_PRESERVING = ("InputLayer", "Dropout", "GaussianNoise", "Activation", "Rescaling", "BatchNormalization")
+# Preprocessing layers that turn raw inputs (strings, raw integers) into the ids a model embeds:
+# the data pass runs them on X so the data checks see what the mask source sees.
+PREPROCESSING = ("TextVectorization", "StringLookup", "IntegerLookup", "Hashing")
 CONFUSION_METRICS = (
     "Precision",
     "Recall",

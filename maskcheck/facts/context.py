@@ -13,7 +13,7 @@ from maskcheck.bridge.graph import named_leaves
 from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
-from maskcheck.facts.probe import LeakResult, probe
+from maskcheck.facts.probe import ATOL, RTOL, LeakResult, probe
 from maskcheck.facts.sources import ExplicitMask, covered_by_trace, explicit_masks, padded_steps
 from maskcheck.trace import CallEvent, Trace
 
@@ -40,7 +40,9 @@ class AuditContext:
     structure: str = "single"
     notes: list[str] = field(default_factory=list)
     """What the checks want said in the report besides findings (see `note`)."""
-    _leak: LeakResult | None = field(default=None, init=False, repr=False)
+    not_run: dict[str, str] = field(default_factory=dict)
+    """Checks that could not do their test, by code, with why (see `could_not_run`)."""
+    _leak: dict[tuple[float, float], LeakResult] = field(default_factory=dict, init=False, repr=False)
     _outputs: dict[int, OutputFacts] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -60,11 +62,18 @@ class AuditContext:
         """Add a line to the report's notes (something a check could not do, or did not apply)."""
         self.notes.append(text)
 
-    def leak(self) -> LeakResult:
-        """The padding-perturbation probe (MC108), run once."""
-        if self._leak is None:
-            self._leak = probe(self.model, self.model_inputs(), self.trace, self.options.seed)
-        return self._leak
+    def could_not_run(self, code: str, reason: str) -> None:
+        """Record that check `code` could not do its test (the report shows it; strict audits raise)."""
+        self.not_run[code] = f"{self.not_run[code]}; {reason}" if code in self.not_run else reason
+
+    def leak(self, atol: float = ATOL, rtol: float = RTOL) -> LeakResult:
+        """The padding probe (MC108), run once per tolerance (a change counts above atol + rtol * scale)."""
+        key = (float(atol), float(rtol))
+        if key not in self._leak:
+            self._leak[key] = probe(
+                self.model, self.model_inputs(), self.trace, self.options.seed, atol=atol, rtol=rtol
+            )
+        return self._leak[key]
 
     @cached_property
     def masked_anywhere(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
 from maskcheck.bridge.graph import all_layers, inbound_nodes, node_inputs, node_outputs
 from maskcheck.bridge.kinds import is_kind, source_kind
@@ -35,6 +36,11 @@ TRANSFORM_MIN_PARTIAL = 0.05
 # misreshape in data that also has holes or many unpadded sequences.
 TRANSFORM_NO_PARTIAL = 0.9
 TRANSFORM_CLEAN = 0.8
+# A stream whose first batches show no padding (sorted or bucketed data: a batch of equal
+# lengths) is held back until a batch reveals the pad vector, for at most this many sequences;
+# then every held batch is counted with it. Higher finds padding later in the stream and holds
+# more memory; lower judges the whole stream by a batch without padding.
+PAD_SEARCH_SAMPLES = 4096
 
 
 @dataclass
@@ -263,6 +269,23 @@ def _as_vec(v: np.ndarray, size: int) -> np.ndarray:
     return np.broadcast_to(v, (size,)) if v.size == 1 else v
 
 
+def keras_mask_value(layer: Any, data_dtype: np.dtype) -> np.floating[Any]:
+    """`Masking.mask_value` as the layer compares it with data of `data_dtype` (exactly).
+
+    Keras 3 converts a Python number to a tensor of `floatx` (float32) before comparing, so
+    `Masking(-99999.99)` matches float32 data padded with -99999.99 (and float64 data only after
+    the model has cast them to float32); tf_keras converts it to the input's dtype."""
+    mv = layer.mask_value
+    if type(mv) in (int, float) and not kb.is_legacy(layer):
+        dt = np.dtype(kb.keras.config.floatx())
+    elif type(mv) in (int, float):
+        dt = data_dtype if data_dtype.kind == "f" else np.dtype("float32")
+    else:
+        dt = np.asarray(mv).dtype if np.asarray(mv).dtype.kind == "f" else np.dtype("float32")
+    value: np.floating[Any] = dt.type(float(np.asarray(mv).ravel()[0]))
+    return value
+
+
 class LayoutAccumulator:
     """Streaming consumer for one input: `update(batch, offset)` per batch, then `.layout`."""
 
@@ -277,8 +300,15 @@ class LayoutAccumulator:
         self.name = name
         self.source = source
         self.spec_dtype = spec_dtype
-        self.layout: InputLayout | None = None
+        self._layout: InputLayout | None = None
         self._started = False
+        self._held: list[tuple[np.ndarray, int]] = []
+
+    @property
+    def layout(self) -> InputLayout | None:
+        """What the pass learned (None before any batch with a time axis)."""
+        self.finish()
+        return self._layout
 
     def _start(self, x: np.ndarray) -> None:
         cls = source_kind(self.source) if self.source is not None else None
@@ -294,7 +324,7 @@ class LayoutAccumulator:
         )
         feat = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
         if cls == "Masking":
-            lay.mask_value = np.full(feat, float(self.source.mask_value))
+            lay.mask_value = np.full(feat, keras_mask_value(self.source, x.dtype))
         elif cls == "Embedding":
             lay.mask_zero = bool(getattr(self.source, "mask_zero", False))
             lay.input_dim = int(self.source.input_dim)
@@ -307,13 +337,13 @@ class LayoutAccumulator:
             lay.by_pad = StepStats()
         if lay.mask_value is not None:
             lay.by_mask = StepStats()
-        self.layout = lay
+        self._layout = lay
         self._started = True
         self._probe_transform(xf)
 
     def _probe_transform(self, x: np.ndarray) -> None:
         """Would reading the array as (features, time) make the padding clean?"""
-        lay = self.layout
+        lay = self._layout
         assert lay is not None
         if x.ndim != 3 or lay.kind != "floats":
             return
@@ -346,13 +376,54 @@ class LayoutAccumulator:
                     lay.pad, lay.pad_side, lay.by_pad = np.array(pad, copy=True), "scattered", StepStats()
                 return
 
+    def _model_dtype(self, x: np.ndarray) -> np.dtype | None:
+        """The narrower float dtype the mask source sees, when `x` holds wider floats (or None).
+
+        Keras casts float data to the model input's dtype, and a layer casts its float inputs to
+        its compute dtype: float64 data padded with -99999.99 reach a float32 `Masking` rounded."""
+        if x.dtype.kind != "f":
+            return None
+        found = [x.dtype]
+        for name in (self.spec_dtype, getattr(self.source, "compute_dtype", None)):
+            try:
+                dt = np.dtype(name)
+            except TypeError:
+                continue
+            if dt.kind == "f":
+                found.append(dt)
+        narrow = min(found, key=lambda d: d.itemsize)
+        return narrow if narrow.itemsize < x.dtype.itemsize else None
+
     def update(self, batch: Any, offset: int) -> None:
         x = batch.xs[self.index]
         if x.ndim < 2 or x.dtype.kind not in "iufb":
             return
-        if not self._started:
+        narrow = self._model_dtype(x)
+        if narrow is not None:
+            x = x.astype(narrow)  # what the model sees: Keras casts the input, then compares
+        if self._started:
+            self._update(x, offset)
+            return
+        self._held.append((np.array(x, copy=True), offset))  # a generator may reuse its buffer
+        if detect_pad(x if x.dtype.kind == "f" else x.astype("float64"))[0] is not None:
             self._start(x)
-        lay = self.layout
+        elif sum(h.shape[0] for h, _ in self._held) < PAD_SEARCH_SAMPLES:
+            return
+        self.finish()
+
+    def finish(self) -> None:
+        """Count the batches held back while looking for the pad vector (at the end of the stream,
+        or once a batch showed it)."""
+        if not self._held:
+            return
+        if not self._started:
+            self._start(self._held[0][0])
+        held, self._held = self._held, []
+        for x, offset in held:
+            self._update(x, offset)
+
+    def _update(self, x: np.ndarray, offset: int) -> None:
+        lay = self._layout
         assert lay is not None
         lay.samples += x.shape[0]
         if lay.kind == "ids":

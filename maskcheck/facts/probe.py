@@ -30,6 +30,38 @@ class LeakResult:
     samples: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     error: str | None = None
+    extended: ShapeProbe | None = None
+    """Extra padded steps appended to every sequence (variable time axis only)."""
+    trimmed: ShapeProbe | None = None
+    """The most padded sequences trimmed to their real length (variable time axis only)."""
+
+    @property
+    def any_leak(self) -> bool:
+        return bool(
+            self.leaked_outputs
+            or (self.extended and self.extended.leaked_outputs)
+            or (self.trimmed and self.trimmed.leaked_outputs)
+        )
+
+
+@dataclass
+class ShapeProbe:
+    """One extra forward pass on a reshaped copy of the traced sample: the real steps' outputs
+    must not change when padded steps are added (`extended`) or removed (`trimmed`)."""
+
+    steps: int  # the number of steps appended, or the real length the sequences were trimmed to
+    leaked_outputs: list[int] = field(default_factory=list)
+    max_change: list[float] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)
+
+
+# The probe's tolerance against float noise (an absolute plus a part relative to the output's
+# largest value): padding legitimately moves results by ~1e-6 through reduction order. MC108
+# passes its own named thresholds; these are the defaults.
+ATOL = 1e-5
+RTOL = 1e-4
+EXTRA_STEPS = 3
+LENGTH_PROBE_ROWS = 32  # sequences the length probes run on: one small extra forward each
 
 
 def _real_positions(mask: Any) -> np.ndarray:
@@ -41,7 +73,9 @@ def _real_positions(mask: Any) -> np.ndarray:
     return arr
 
 
-def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]:
+def output_change(
+    a: Any, b: Any, real: np.ndarray | None, atol: float = ATOL, rtol: float = RTOL
+) -> tuple[float, np.ndarray]:
     """Relative max change and per-sample changed flags, at real steps where `real` applies."""
     x = np.asarray(kb.to_numpy(a), dtype="float64")
     z = np.asarray(kb.to_numpy(b), dtype="float64")
@@ -52,17 +86,33 @@ def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]
         sel = real.reshape(real.shape + (1,) * (x.ndim - 2))
         d = np.where(sel, d, 0.0)
     scale = float(np.nanmax(np.abs(x))) if x.size else 0.0
-    tol = 1e-5 + 1e-4 * scale
+    tol = atol + rtol * scale
     per_sample = np.asarray((np.nan_to_num(d, nan=np.inf) > tol).reshape(d.shape[0], -1).any(axis=1))
     return float(np.nanmax(d)) if d.size else 0.0, per_sample
 
 
-def probe(model: Any, inputs: Any, trace: Trace, seed: int = 0) -> LeakResult:
-    """Run the model again with noise at padded steps; report outputs whose real steps changed."""
+def probe(
+    model: Any,
+    inputs: Any,
+    trace: Trace,
+    seed: int = 0,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+    extra_steps: int = EXTRA_STEPS,
+) -> LeakResult:
+    """Run the model again with noise at padded steps; report outputs whose real steps changed.
+
+    Where the time axis is variable, two more passes: `extra_steps` padded steps appended to
+    every sequence, and the most padded sequences trimmed to their real length."""
     sources = creators(trace)
     result = LeakResult(sources=[e.path for e in sources])
     if not sources:
         return result
+    masks_2d = [e.output_masks[0] for e in sources if len(shape(e.output_masks[0])) == 2]
+    if masks_2d:
+        steps = _real_positions(masks_2d[0])
+        result.extended = _extended(model, inputs, trace, steps, extra_steps, atol, rtol)
+        result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
     rng = np.random.default_rng(seed)
@@ -96,19 +146,25 @@ def probe(model: Any, inputs: Any, trace: Trace, seed: int = 0) -> LeakResult:
     for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
         s = shape(a)
         real = t_lens.get(s[1]) if len(s) >= 2 and time_aligned(a, s[1]) else None
-        amount, per_sample = _change(a, b, real)
+        amount, per_sample = output_change(a, b, real, atol, rtol)
         if per_sample.any():
             result.leaked_outputs.append(i)
             result.max_change.append(amount)
             changed_samples = per_sample if changed_samples.size == 0 else changed_samples | per_sample
     result.samples = [int(i) for i in np.flatnonzero(changed_samples)[:10]]
     if result.leaked_outputs:
-        _locate(trace, second, t_lens, source_ids, result)
+        _locate(trace, second, t_lens, source_ids, result, atol, rtol)
     return result
 
 
 def _locate(
-    first: Trace, second: Trace, t_lens: dict[Any, np.ndarray], source_ids: set[int], result: LeakResult
+    first: Trace,
+    second: Trace,
+    t_lens: dict[Any, np.ndarray],
+    source_ids: set[int],
+    result: LeakResult,
+    atol: float,
+    rtol: float,
 ) -> None:
     """The first model-level layer whose outputs at real steps changed."""
     by_key = {(id(e.layer), n): e for n, e in _numbered(second)}
@@ -121,7 +177,7 @@ def _locate(
         for a, b in zip(e.outputs, other.outputs, strict=False):
             s = shape(a)
             real = t_lens.get(s[1]) if len(s) >= 3 else None
-            if _change(a, b, real)[1].any():
+            if output_change(a, b, real, atol, rtol)[1].any():
                 result.first_layer = e.path
                 result.first_class = e.class_name
                 return
@@ -135,3 +191,136 @@ def _numbered(trace: Trace) -> list[tuple[int, CallEvent]]:
         counts[id(e.layer)] = n + 1
         out.append((n, e))
     return out
+
+
+def _time_input(model: Any, inputs: Any, t_len: int) -> tuple[list[np.ndarray], int] | None:
+    """The inputs as a list, and the index of the one input whose variable time axis the mask
+    covers (None when no input, or several, have that length, or the model fixes it)."""
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if not all(isinstance(x, np.ndarray) for x in xs):
+        return None
+    hits = [k for k, x in enumerate(xs) if x.ndim >= 2 and x.shape[1] == t_len]
+    if len(hits) != 1:
+        return None
+    try:
+        declared = list(model.inputs)[hits[0]].shape
+    except (AttributeError, ValueError, IndexError, TypeError):
+        declared = None
+    if declared is not None and len(declared) >= 2 and declared[1] is not None:
+        return None
+    return xs, hits[0]
+
+
+def _call(model: Any, xs: list[np.ndarray]) -> list[Any] | None:
+    try:
+        out = model(xs[0] if len(xs) == 1 else xs, training=False)
+    except Exception:
+        return None
+    return _flatten_outputs(out)
+
+
+def _flatten_outputs(out: Any) -> list[Any]:
+    if isinstance(out, dict):
+        return list(out.values())
+    if isinstance(out, (list, tuple)):
+        return list(out)
+    return [out]
+
+
+Pair = tuple[int, Any, Any, "np.ndarray | None"]
+
+
+def _compare(
+    shape_probe: ShapeProbe,
+    pairs: list[Pair],
+    rows: np.ndarray,
+    atol: float,
+    rtol: float,
+) -> ShapeProbe:
+    changed = np.zeros(len(rows), dtype=bool)
+    for i, a, b, real in pairs:
+        if a.shape != b.shape:
+            continue
+        amount, per_sample = output_change(a, b, real, atol, rtol)
+        if per_sample.any():
+            shape_probe.leaked_outputs.append(i)
+            shape_probe.max_change.append(amount)
+            changed |= per_sample
+    shape_probe.samples = [int(rows[k]) for k in np.flatnonzero(changed)[:10]]
+    return shape_probe
+
+
+def _extended(
+    model: Any, inputs: Any, trace: Trace, real: np.ndarray, steps: int, atol: float, rtol: float
+) -> ShapeProbe | None:
+    """Append `steps` padded steps (the input's own pad step) to the first padded sequences;
+    real-step outputs must stay the same (catches a mean that divides by T, not the real length)."""
+    t_len = real.shape[1]
+    found = _time_input(model, inputs, t_len)
+    if found is None or steps < 1 or real.all():
+        return None
+    xs, k = found
+    x = xs[k]
+    s_idx, t_idx = np.argwhere(~real)[0]
+    pad = x[s_idx, t_idx]
+    if not np.array_equal(x[~real], np.broadcast_to(pad, x[~real].shape), equal_nan=x.dtype.kind == "f"):
+        return None  # the masked steps do not hold one pad step: no value to append
+    rows = np.flatnonzero(~real.all(axis=1))[:LENGTH_PROBE_ROWS]
+    tail = np.broadcast_to(pad, (rows.size, steps, *x.shape[2:])).astype(x.dtype)
+    longer = [v[rows] for v in xs]
+    longer[k] = np.concatenate([x[rows], tail], axis=1)
+    outs = _call(model, longer)
+    if outs is None or _newly_non_finite(trace.outputs, outs, rows):
+        # The model does not really take longer sequences (a position table of fixed size: TF
+        # raises, JAX gathers NaN out of range): nothing to compare.
+        return None
+    pairs: list[Pair] = []
+    sub = real[rows]
+    for i, (a, b) in enumerate(zip(trace.outputs, outs, strict=False)):
+        sa, sb = shape(a), shape(b)
+        mine = kb.to_numpy(a)[rows]
+        if time_aligned(a, t_len) and len(sb) == len(sa) and sb[1] == t_len + steps:
+            pairs.append((i, mine, kb.to_numpy(b)[:, :t_len], sub))
+        elif sa[1:] == sb[1:]:
+            pairs.append((i, mine, kb.to_numpy(b), sub if time_aligned(a, t_len) else None))
+    return _compare(ShapeProbe(steps), pairs, rows, atol, rtol)
+
+
+def _newly_non_finite(before: list[Any], after: list[Any], rows: np.ndarray) -> bool:
+    for a, b in zip(before, after, strict=False):
+        x, z = kb.to_numpy(a)[rows], kb.to_numpy(b)
+        if np.issubdtype(z.dtype, np.floating) and np.isfinite(x).all() and not np.isfinite(z).all():
+            return True
+    return False
+
+
+def _trimmed(
+    model: Any, inputs: Any, trace: Trace, real: np.ndarray, atol: float, rtol: float
+) -> ShapeProbe | None:
+    """Run the most padded post-padded sequences trimmed to their real length; their real-step
+    outputs must match (catches a hand-made backward RNN merged without re-reversing)."""
+    t_len = real.shape[1]
+    found = _time_input(model, inputs, t_len)
+    if found is None:
+        return None
+    lengths = real.sum(axis=1)
+    post = np.array([bool(r[:n].all()) for r, n in zip(real, lengths, strict=True)]) & (lengths > 0)
+    post &= lengths < t_len
+    if not post.any():
+        return None
+    length = int(lengths[post].min())
+    rows = np.flatnonzero(post & (lengths == length))[:LENGTH_PROBE_ROWS]
+    xs, _k = found
+    short = [x[rows][:, :length] if x.ndim >= 2 and x.shape[1] == t_len else x[rows] for x in xs]
+    outs = _call(model, short)
+    if outs is None:
+        return None
+    pairs: list[Pair] = []
+    for i, (a, b) in enumerate(zip(trace.outputs, outs, strict=False)):
+        sa, sb = shape(a), shape(b)
+        mine = kb.to_numpy(a)[rows]
+        if time_aligned(a, t_len) and len(sb) == len(sa) and sb[1] == length:
+            pairs.append((i, mine[:, :length], kb.to_numpy(b), None))
+        elif sa[1:] == sb[1:]:
+            pairs.append((i, mine, kb.to_numpy(b), None))
+    return _compare(ShapeProbe(length), pairs, rows, atol, rtol)

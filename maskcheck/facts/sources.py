@@ -17,6 +17,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import shape, time_aligned
 from maskcheck.facts.layout import InputLayout, end_padding, steps_equal
+from maskcheck.facts.probe import output_change as _change
 from maskcheck.trace import CallEvent, Trace, run_traced
 
 # Name fragments of an explicit padding-mask input, and those of the ids input it belongs to
@@ -253,19 +254,3 @@ def _first_changed(first: Trace, second: Trace, real: np.ndarray) -> CallEvent |
             if _change(a, b, sel)[1].any():
                 return e
     return None
-
-
-def _change(a: Any, b: Any, real: np.ndarray | None) -> tuple[float, np.ndarray]:
-    """Largest change and per-sample changed flags, at real steps where `real` applies; the
-    tolerance stays above float noise (reduction order moves results by ~1e-6)."""
-    x = np.asarray(kb.to_numpy(a), dtype="float64")
-    z = np.asarray(kb.to_numpy(b), dtype="float64")
-    if x.shape != z.shape:
-        return float("inf"), np.ones(x.shape[:1], dtype=bool)
-    d = np.where(np.isnan(x) & np.isnan(z), 0.0, np.abs(x - z))
-    if real is not None and x.ndim >= 2 and real.shape == x.shape[:2]:
-        d = np.where(real.reshape(real.shape + (1,) * (x.ndim - 2)), d, 0.0)
-    scale = float(np.nanmax(np.abs(x))) if x.size else 0.0
-    tol = 1e-5 + 1e-4 * scale
-    per_sample = np.asarray((np.nan_to_num(d, nan=np.inf) > tol).reshape(d.shape[0], -1).any(axis=1))
-    return (float(np.nanmax(d)) if d.size else 0.0), per_sample

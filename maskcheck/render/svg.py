@@ -416,7 +416,9 @@ def _header(report: Report) -> Panel:
         f"maskcheck report for model '{report.model_name}': {status}, "
         f"{len(report.findings)} finding(s), {meta.get('samples_traced', '?')} sequences traced"
     )
-    sub_line = ", ".join(f"{k} {meta[k]}" for k in ("keras", "backend") if k in meta)
+    # "keras 3.15.1" or "tf_keras 2.21.0" (reports from before keras_package say "keras <version>")
+    labels = {"keras": meta.get("keras_package", "keras"), "backend": "backend"}
+    sub_line = ", ".join(f"{labels[k]} {meta[k]}" for k in ("keras", "backend") if k in meta)
     g = element("g")
     text(g, 0, 16, line, class_="mc-b", style="font-size: 14px")
     if sub_line:

@@ -33,11 +33,28 @@ def render_text(report: Report) -> str:
     out.append(layer_table(report))
     out.append("")
     out.append(_columns_legend())
+    not_run = report.meta.get("checks_not_run") or {}
+    shown = {f"{code} could not run: {reason}" for code, reason in not_run.items()}
     for note in report.notes:
+        if note in shown:  # listed in their own section below
+            continue
         out.append(textwrap.fill(f"note: {note}", width=100, subsequent_indent="      "))
     out.append("")
+    if not_run:
+        out.append("Checks that could not run (their problems may be present but unreported):")
+        for code, reason in not_run.items():
+            out.append(
+                textwrap.fill(
+                    f"{code}: {reason}", width=100, initial_indent="    ", subsequent_indent="        "
+                )
+            )
+        out.append("")
     if not report.findings:
-        out.append("No findings: the mask reaches every layer that needs it.")
+        out.append(
+            "No findings from the checks that ran."
+            if not_run
+            else "No findings: the mask reaches every layer that needs it."
+        )
     for f in report.findings:
         where = f" [{f.layer}]" if f.layer else ""
         out.append(f"{f.code} {f.name} ({f.severity}){where}")

@@ -89,6 +89,54 @@ class MaskStoppingLSTM(layers.LSTM):
         return None
 
 
+class MaskedMean(layers.Layer):
+    """A hand-written masked mean over time. `by_steps=True` is the bug: it zeroes the padded
+    steps but divides by T, not by the real length, so the result shrinks with the padding."""
+
+    def __init__(self, by_steps: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.by_steps = by_steps
+        self.supports_masking = True
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        m = (
+            keras.ops.ones(keras.ops.shape(inputs)[:2])
+            if mask is None
+            else keras.ops.cast(mask, inputs.dtype)
+        )
+        total = keras.ops.sum(inputs * keras.ops.expand_dims(m, -1), axis=1)
+        if self.by_steps:
+            return total / keras.ops.cast(keras.ops.shape(inputs)[1], inputs.dtype)
+        return total / keras.ops.maximum(keras.ops.sum(m, axis=1, keepdims=True), 1.0)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return None
+
+
+class HandMadeBiLSTM(layers.Layer):
+    """A bidirectional LSTM written by hand: a forward LSTM, and a backward one run on the time-
+    reversed sequence and mask. `rereverse=False` is the bug: the backward outputs are merged
+    without flipping them back, so real step t gets the state of step T-1-t, which depends on how
+    much padding follows. The padded steps' values never matter (the LSTMs skip them), so only a
+    change of length shows it."""
+
+    def __init__(self, units: int = 4, rereverse: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fwd = layers.LSTM(units, return_sequences=True)
+        self.bwd = layers.LSTM(units, return_sequences=True)
+        self.rereverse = rereverse
+        self.supports_masking = True
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        ops = keras.ops
+        f = self.fwd(inputs, mask=mask)
+        b = self.bwd(ops.flip(inputs, axis=1), mask=None if mask is None else ops.flip(mask, axis=1))
+        return ops.concatenate([f, ops.flip(b, axis=1) if self.rereverse else b], axis=-1)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask
+
+
 class TokenAndPosition(layers.Layer):
     """keras-io's TokenAndPositionEmbedding / PositionalEmbedding: a token Embedding and a
     position Embedding nested in one custom layer. `masked=True` passes `ids != 0` on as the mask."""

@@ -120,12 +120,12 @@ def masked_regressor() -> CaseInput:
 
 def binary_tagger(metrics: Any) -> CaseInput:
     """A masked one-unit sigmoid tagger with binary cross-entropy and `metrics`, random 0/1 labels
-    (0 at padding)."""
+    (0 at padding) of shape (batch, time, 1), as the masked loss needs them."""
     model = tagger(units=1, activation="sigmoid", loss="binary_crossentropy", metrics=metrics)
     x = padded_floats(n=32)
     y = (np.random.default_rng(2).random((32, 10)) > 0.5).astype("float32")
     y[~x.any(-1)] = 0.0
-    return CaseInput(model, x, y)
+    return CaseInput(model, x, y[..., None])
 
 
 def weighted(shape_kind: str) -> CaseInput:
@@ -148,6 +148,11 @@ def labelled(model: Any, shift: int = 0, y_side: str = "post") -> CaseInput:
     if y_side == "pre":
         y = np.stack([_pre_padded(row, 0) for row in y])
     return CaseInput(model, x, y)
+
+
+def one_hot(case: CaseInput, units: int) -> CaseInput:
+    """`case` with its per-step integer labels one-hot encoded over `units` classes."""
+    return CaseInput(case.model, case.X, np.eye(units, dtype="float32")[case.y], case.kwargs)
 
 
 def _pre_padded(row: np.ndarray, pad: int) -> np.ndarray:
@@ -187,3 +192,11 @@ def end_token_padded(weighted: bool) -> CaseInput:
     y[np.arange(len(y)), real.sum(-1) - 1] = 2  # the end label on the last real step
     kwargs = {"sample_weight": real.astype("float32")} if weighted else {}
     return CaseInput(tagger(units=3, masked=False), x, y, kwargs)
+
+
+def minus_one_padded(loss: Any = "sparse_categorical_crossentropy", pad: int = -1) -> CaseInput:
+    """A masked two-class tagger with labels 0, 1 on real steps and `pad` at padded steps."""
+    x = padded_floats(n=32)
+    y = step_labels(x, n_classes=2, pad_label=pad + 1) - 1
+    y[~x.any(-1)] = pad
+    return CaseInput(tagger(units=2, loss=loss), x, y)

@@ -95,6 +95,26 @@ def step_pad(ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
     return pad
 
 
+def row_case(
+    model: Any, ids: np.ndarray, y: Any, source: str, name: str, variant: str, **extra: Any
+) -> ZooCase:
+    """A case on one id input whose oracle perturbs the pad id's row of the Embedding named "emb"."""
+    extra.setdefault("out_pad", [None])
+    return ZooCase(
+        model=model,
+        X=ids,
+        y=y,
+        kwargs={},
+        source=f"keras-io {source}",
+        name=name,
+        variant=variant,
+        pads={None: step_pad(ids)},
+        method="row",
+        rows=lambda m: [m.get_layer("emb").embeddings],
+        **extra,
+    )
+
+
 # --------------------------------------------------------------------------- keras-hub
 
 
@@ -612,19 +632,14 @@ def bilstm_imdb_case(variant: str) -> ZooCase:
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     ids = ids_for(lengths(), pre=True)
-    return ZooCase(
-        model=model,
-        X=ids,
-        y=(ids.sum(1) % 2).astype("float32"),
-        kwargs={},
-        source="keras-io examples/nlp/bidirectional_lstm_imdb.py",
-        name="kio_bidirectional_lstm_imdb",
-        variant=variant,
+    return row_case(
+        model,
+        ids,
+        (ids.sum(1) % 2).astype("float32"),
+        "examples/nlp/bidirectional_lstm_imdb.py",
+        "kio_bidirectional_lstm_imdb",
+        variant,
         root=None if fixed else "MC207",
-        pads={None: step_pad(ids)},
-        method="row",
-        rows=lambda m: [m.get_layer("emb").embeddings],
-        out_pad=[None],
     )
 
 
@@ -675,19 +690,14 @@ def pretrained_cnn_case(variant: str) -> ZooCase:
     model = keras.Model(inputs, outputs)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="rmsprop", metrics=["acc"])
     ids = ids_for(lengths(t=t, lo=4), t=t)
-    return ZooCase(
-        model=model,
-        X=ids,
-        y=(ids.sum(1) % 3).astype("int32"),
-        kwargs={},
-        source="keras-io examples/nlp/pretrained_word_embeddings.py",
-        name="kio_pretrained_embeddings_cnn",
-        variant=variant,
+    return row_case(
+        model,
+        ids,
+        (ids.sum(1) % 3).astype("int32"),
+        "examples/nlp/pretrained_word_embeddings.py",
+        "kio_pretrained_embeddings_cnn",
+        variant,
         root=None if fixed else "MC207",
-        pads={None: step_pad(ids)},
-        method="row",
-        rows=lambda m: [m.get_layer("emb").embeddings],
-        out_pad=[None],
     )
 
 
@@ -811,18 +821,14 @@ def guide_temporal_softmax_case(variant: str) -> ZooCase:
     model = keras.Model(inputs, outputs)
     ids = ids_for(lengths(), vocab=10)
     pad = step_pad(ids)
-    return ZooCase(
-        model=model,
-        X=ids,
-        y=None,
-        kwargs={},
-        source="keras-io guides/understanding_masking_and_padding.py",
-        name="guide_temporal_softmax",
-        variant=variant,
-        root=None,  # MC102 (item 5) and MC108 today; whether MC104 should lead is open
-        pads={None: pad},
-        method="row",
-        rows=lambda m: [m.get_layer("emb").embeddings],
+    return row_case(
+        model,
+        ids,
+        None,
+        "guides/understanding_masking_and_padding.py",
+        "guide_temporal_softmax",
+        variant,
+        root=None,  # MC108 (MC102 is info: uncompiled, no y); whether MC104 should lead is open
         vocab=10,
         out_pad=[pad],
     )
@@ -867,19 +873,14 @@ def guide_custom_layers_case(variant: str) -> ZooCase:
     model = keras.Model(inputs, outputs)
     model.compile("adam", loss="binary_crossentropy")
     ids = ids_for(lengths())
-    return ZooCase(
-        model=model,
-        X=ids,
-        y=(ids.sum(1) % 2).astype("float32"),
-        kwargs={},
-        source="keras-io guides/understanding_masking_and_padding.py",
-        name="guide_custom_layers",
-        variant=variant,
+    return row_case(
+        model,
+        ids,
+        (ids.sum(1) % 2).astype("float32"),
+        "guides/understanding_masking_and_padding.py",
+        "guide_custom_layers",
+        variant,
         root=None if fixed else "MC101",
-        pads={None: step_pad(ids)},
-        method="row",
-        rows=lambda m: [m.get_layer("emb").embeddings],
-        out_pad=[None],
     )
 
 

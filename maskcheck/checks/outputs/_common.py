@@ -20,6 +20,18 @@ class OutputCheck(Check):
         return range(len(ctx.trace.outputs))
 
 
+def labels_out_of_range(out: OutputFacts) -> np.ndarray | None:
+    """(samples, steps) bool: the labels a sparse categorical loss would reject (outside
+    [0, units) and not its `ignore_class`), or None when the output has no such loss or labels."""
+    info, head, ids = out.loss, out.head, out.label_ids
+    if info is None or info.kind != "sparse_categorical" or head is None or ids is None or head.units < 2:
+        return None
+    bad = (ids < 0) | (ids >= head.units)
+    if info.ignore_class is not None:
+        bad &= ids != int(info.ignore_class)
+    return bad
+
+
 def perturbed(y: np.ndarray, padded: np.ndarray, kind: str, units: int) -> np.ndarray:
     """y changed at the padded steps only, to another valid target of the same kind."""
     y2 = np.array(y, copy=True)

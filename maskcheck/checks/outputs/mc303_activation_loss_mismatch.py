@@ -62,7 +62,9 @@ class ActivationLossMismatch(OutputCheck):
         ),
         Invalid(
             "softmax over 3 units with binary cross-entropy",
-            lambda t: t.outputs.labelled(t.outputs.tagger(units=3, loss="binary_crossentropy")),
+            lambda t: t.outputs.one_hot(
+                t.outputs.labelled(t.outputs.tagger(units=3, loss="binary_crossentropy")), 3
+            ),
         ),
         Invalid(
             "separate Activation('sigmoid') layer, loss given as a function",

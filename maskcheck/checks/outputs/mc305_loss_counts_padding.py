@@ -9,14 +9,25 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.checks.base import Invalid, Threshold, Valid
-from maskcheck.checks.outputs._common import OutputCheck, loss_counted, perturbed
+from maskcheck.checks.outputs._common import OutputCheck, labels_out_of_range, loss_counted, perturbed
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
 
 
 def _loss_value(loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
-    return float(kb.to_numpy(loss_obj(y, y_pred, w)))
+    value = np.asarray(kb.to_numpy(loss_obj(y, y_pred, w)))
+    if value.ndim:
+        raise ValueError(
+            f"it returns an array of shape {value.shape}, not one number (a loss with reduction=None?)"
+        )
+    return float(value)
+
+
+def _rejected(out: Any) -> bool:
+    """The loss would reject some labels (MC309 reports them): it cannot be evaluated."""
+    bad = labels_out_of_range(out)
+    return bad is not None and bool(bad.any())
 
 
 def _weights_ok(w: Any, y_pred: Any) -> bool:
@@ -48,9 +59,10 @@ class LossCountsPadding(OutputCheck):
     loss drops them by design. Where the padded steps are predicted uniformly every label
     costs the same, so the check weights the padded steps double instead of changing y. A
     (batch,) `sample_weight` that Keras cannot apply to a masked per-step output is left out
-    (MC308 reports it). A loss that fails on the changed y is noted in the report, not
-    reported as a finding. Named thresholds: `REL_TOLERANCE` (how far apart the two loss
-    values must be, relative to the first).
+    (MC308 reports it), and so is an output whose labels the loss rejects (MC309 reports
+    them). A loss that cannot be evaluated (one with `reduction=None`, say) is not reported as a
+    finding: the report lists MC305 among the checks that could not run. Named thresholds:
+    `REL_TOLERANCE` (how far apart the two loss values must be, relative to the first).
 
     ## Example
     ```python
@@ -129,7 +141,7 @@ class LossCountsPadding(OutputCheck):
                 continue
             y = ctx.y[i]
             padded = lab.padded if lab is not None else out.step_padded
-            if padded is None or not padded.any():
+            if padded is None or not padded.any() or _rejected(out):
                 continue
             padded = loss_counted(out, padded)
             if not padded.any():
@@ -154,7 +166,7 @@ class LossCountsPadding(OutputCheck):
                     after = _loss_value(loss_obj, y, y_pred, base_w * (1.0 + padded))
                     how = "weighting only"
             except Exception as exc:
-                ctx.note(f"MC305 could not evaluate the loss of {out.label}: {exc}")
+                ctx.could_not_run(self.code, f"the loss of {out.label} could not be evaluated: {exc}")
                 continue
             if self._same(before, after):
                 continue

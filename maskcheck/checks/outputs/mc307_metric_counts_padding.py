@@ -101,12 +101,13 @@ class MetricCountsPadding(OutputCheck):
             lab, head = out.labels, out.head
             if lab is None or head is None or ctx.y is None or not lab.padded.any():
                 continue
-            idents = _metrics_for(metrics, names, i, out.name) + _metrics_for(weighted, names, i, out.name)
+            plain = _metrics_for(metrics, names, i, out.name)
+            idents = plain + _metrics_for(weighted, names, i, out.name)
             y, y_pred = ctx.y[i], out.tensor
             info = out.loss
             kind = info.kind if info else ("binary" if head.units == 1 else "sparse_categorical")
             y2 = perturbed(y, lab.padded, kind, head.units)
-            for ident in idents:
+            for k, ident in enumerate(idents):
                 try:
                     legacy = kb.is_legacy(ctx.model)
                     m1 = kb.resolve_metric(ident, y, y_pred, legacy)
@@ -114,6 +115,9 @@ class MetricCountsPadding(OutputCheck):
                     # tf_keras applies the mask in its metrics container, as sample_weight
                     mask = kb.get_mask(y_pred) if legacy else None
                     sw = None if mask is None else np.asarray(kb.to_numpy(mask), dtype="float32")
+                    if k >= len(plain) and ctx.sample_weight is not None:  # fit weighs these
+                        given = np.asarray(ctx.sample_weight, dtype="float32")
+                        sw = given if sw is None else sw * given
                     m1.update_state(y, y_pred, sample_weight=sw)
                     m2.update_state(y2, y_pred, sample_weight=sw)
                     r1, r2 = (

@@ -64,6 +64,10 @@ class MaskCoversNothing(DataCheck):
             lambda t: t.padding.tagger_on(t.padded_floats(n=32, pad=-1.0), mask_value=-1.0),
         ),
         Valid("padded with 0, Masking(0.)", lambda t: t.padding.tagger_on(t.padded_floats(n=32))),
+        Valid(
+            "float32 data padded with -99999.99, Masking(-99999.99): Keras compares in float32",
+            lambda t: t.padding.tagger_on(t.padded_floats(n=32, pad=-99999.99), mask_value=-99999.99),
+        ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:

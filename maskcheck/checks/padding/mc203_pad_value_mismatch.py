@@ -74,6 +74,16 @@ class PadValueMismatch(DataCheck):
             "token ids padded with 0",
             lambda t: t.padding.ids_tagger(t.padding.ids_padded_with(0), input_dim=30),
         ),
+        Valid(
+            "float32 data padded with -99999.99, Masking(-99999.99): Keras compares in float32",
+            lambda t: t.padding.tagger_on(t.padded_floats(n=32, pad=-99999.99), mask_value=-99999.99),
+        ),
+        Valid(
+            "float64 data padded with -99999.99, Masking(-99999.99): the float32 model rounds both",
+            lambda t: t.padding.tagger_on(
+                t.padded_floats(n=32, pad=-99999.99).astype("float64").round(2), mask_value=-99999.99
+            ),
+        ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:

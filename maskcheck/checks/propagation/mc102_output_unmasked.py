@@ -20,6 +20,7 @@ from maskcheck.facts.flow import (
     time_aligned,
     time_len,
 )
+from maskcheck.facts.outputs import loss_identifier
 from maskcheck.report import Finding, Role, Severity
 
 
@@ -30,6 +31,12 @@ def _autoencoder(t: Kit) -> CaseInput:
     x = t.layers.RepeatVector(10)(x)
     out = t.layers.LSTM(3, return_sequences=True)(x)
     return CaseInput(t.keras.Model(inp, out), t.padded_floats())
+
+
+def _compiled_autoencoder(t: Kit) -> CaseInput:
+    case = _autoencoder(t)
+    case.model.compile(optimizer="adam", loss="mse")
+    return CaseInput(case.model, case.X, case.X)
 
 
 def _classifier(t: Kit) -> CaseInput:
@@ -57,7 +64,9 @@ class OutputUnmasked(Check):
     for 10 steps) is reported too. When tensor code inside a subclassed `call()` hides the data
     flow, every aligned output counts as computed from the source. Only the first matching mask
     source is named per output. It does not look at the loss: a custom loss that masks padding
-    itself makes the finding moot (MC305 tests the loss directly). No named thresholds.
+    itself makes the finding moot (MC305 tests the loss directly). On a model with no compiled
+    loss for the output and no `y` (say the masking guide's temporal softmax, only ever called)
+    nothing counts the padding yet: the finding is then `info`, not an error. No named thresholds.
 
     ## Example
     ```python
@@ -81,7 +90,10 @@ class OutputUnmasked(Check):
     family = "propagation"
     summary = "a time-aligned model output has no mask, so the loss counts padding"
 
-    INVALID = (Invalid("seq2seq autoencoder: LSTM -> RepeatVector -> LSTM(return_sequences)", _autoencoder),)
+    INVALID = (
+        Invalid("seq2seq autoencoder compiled with mse: LSTM -> RepeatVector -> LSTM", _compiled_autoencoder),
+        Invalid("the same autoencoder, uncompiled and without y (info: no loss yet)", _autoencoder),
+    )
     VALID = (
         Valid("Masking -> BiLSTM -> TimeDistributed(Dense) tagger", lambda t: t.propagation.tagger()),
         Valid("Masking -> LSTM -> Dense: one vector per sequence", _classifier),
@@ -111,15 +123,24 @@ class OutputUnmasked(Check):
                     else ""
                 )
                 share = 1.0 - float(np.asarray(kb.to_numpy(mask), dtype=bool).mean())
+                no_loss = loss_identifier(ctx.model, i) is None and ctx.y is None
+                consequence = (
+                    "a loss compiled on this output would count padded steps (none is compiled "
+                    "yet and no y was given)"
+                    if no_loss
+                    else "the compiled loss and metrics count padded steps"
+                )
                 yield self.finding(
                     f"model output {i} (shape {shape(out)}) is aligned with the mask of "
-                    f"'{src.path}' ({share:.0%} of steps padded) but carries no mask, so the "
-                    f"compiled loss and metrics count padded steps.{where}",
+                    f"'{src.path}' ({share:.0%} of steps padded) but carries no mask, so "
+                    f"{consequence}.{where}",
                     "make the layers up to the output carry the mask (mask-aware layers, "
                     "`return_sequences=True`, pass `mask=` explicitly), " + SAMPLE_WEIGHT_FIX,
                     layer=lost[-1].path if lost else None,
                     output=i,
                     source=src.path,
                     samples=masked_samples(mask),
+                    severity=Severity.INFO if no_loss else None,
+                    no_loss=no_loss,
                 )
                 break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from maskcheck.checks.base import Check, Invalid, Valid
+from maskcheck.checks.base import Check, Invalid, Threshold, Valid
 from maskcheck.facts.context import AuditContext
 from maskcheck.report import Finding, Severity
 
@@ -16,20 +16,29 @@ class OutputDependsOnPadding(Check):
     noise while the mask stays the same. If the outputs at real steps, or a pooled output,
     change, padding leaks into the result, whatever the cause. No weight or input is modified.
 
+    Where the model accepts a variable time axis, two more calls on copies of the traced sample:
+    every sequence with a few more padded steps appended (a hand-written masked mean that divides
+    by T instead of the real length changes), and the most padded sequences trimmed to their real
+    length, the definitive padding-invariance test (a hand-made backward RNN merged without
+    flipping it back changes, though the padded values never reach it).
+
     ## Why is this bad?
     The model's answer for a sequence depends on how much padding it was given. Predictions
     change with batch composition and padding length, and the model learns from padding.
 
     ## Known problems
-    It costs a second forward pass, and is skipped when the audit is run without the
-    perturbation (`perturb=False`). Only the outputs of layers that create a mask are perturbed:
-    a mask computed by hand and passed as `mask=` is not, so a leak past it goes unseen. The
-    noise is drawn once, from the audit's seed; a leak that this one draw happens not to move
-    is missed. An output that is aligned with a
-    mask source's time axis is compared at its real steps only, any other output everywhere. A
-    change counts when it exceeds the probe's tolerance, set in `maskcheck.facts.probe` (an
-    absolute plus a relative part, against float noise), not here; the check itself has no
-    named thresholds. At most ten sample indices are listed.
+    It costs a second forward pass (two more, on at most 32 sequences each, with a variable time
+    axis), and is skipped when the
+    audit is run without the perturbation (`perturb=False`). Only the outputs of layers that
+    create a mask are perturbed: a mask computed by hand and passed as `mask=` is not, so a leak
+    past it goes unseen. The noise is drawn once, from the audit's seed; a leak that this one
+    draw happens not to move is missed. An output that is aligned with a mask source's time axis
+    is compared at its real steps only, any other output everywhere. The length probes run only
+    where one model input has the masked time axis and the model does not fix its length, its
+    masked steps all hold one pad step (appended as is), and, for trimming, some sequences are
+    post-padded; a model that rejects the other length is skipped. A change counts when it
+    exceeds `ATOL + RTOL * (the output's largest absolute value)`. At most ten sample indices are
+    listed.
 
     ## Example
     ```python
@@ -52,6 +61,18 @@ class OutputDependsOnPadding(Check):
     family = "propagation"
     summary = "perturbing what the model sees at padded steps changes real outputs"
 
+    ATOL = Threshold(
+        1e-5,
+        "the absolute part of the tolerance: a real-step output must move by more than this. "
+        "Padding legitimately moves results by ~1e-6 through reduction order (a sum over more "
+        "zeros); lower reports that float noise, higher misses small leaks",
+    )
+    RTOL = Threshold(
+        1e-4,
+        "the part of the tolerance relative to the output's largest absolute value, for outputs "
+        "far from 1 (logits in the hundreds). Lower reports float noise on large outputs",
+    )
+
     INVALID = (
         Invalid(
             "Embedding(mask_zero) -> Flatten -> Dense",
@@ -61,8 +82,42 @@ class OutputDependsOnPadding(Check):
             "Masking -> Conv1D(kernel 3) -> Dense",
             lambda t: t.propagation.reducer(t.layers.Conv1D(4, 3, padding="same")),
         ),
+        Invalid(
+            "variable T: a hand-written masked mean dividing by T, not the real length",
+            lambda t: t.propagation.variable_length(t.custom_layers.MaskedMean(by_steps=True)),
+        ),
+        Invalid(
+            "variable T: a hand-made backward LSTM merged without flipping it back",
+            lambda t: t.propagation.variable_length(t.custom_layers.HandMadeBiLSTM(rereverse=False)),
+        ),
     )
     VALID = (
+        Valid(
+            "variable T: a hand-written masked mean dividing by the real length",
+            lambda t: t.propagation.variable_length(t.custom_layers.MaskedMean()),
+        ),
+        Valid(
+            "variable T: a hand-made bidirectional LSTM, the backward outputs flipped back",
+            lambda t: t.propagation.variable_length(t.custom_layers.HandMadeBiLSTM()),
+        ),
+        Valid(
+            "variable T: Masking -> Bidirectional(LSTM) per step",
+            lambda t: t.propagation.variable_length(
+                t.layers.Bidirectional(t.layers.LSTM(3, return_sequences=True)), ids=False
+            ),
+        ),
+        Valid(
+            "variable T: Embedding(mask_zero) -> GlobalAveragePooling1D",
+            lambda t: t.propagation.variable_length(t.layers.GlobalAveragePooling1D()),
+        ),
+        Valid(
+            "variable T: Transformer block pooled with GlobalAveragePooling1D",
+            lambda t: t.propagation.transformer(t=None),
+        ),
+        Valid(
+            "variable T: Transformer block with a per-step head",
+            lambda t: t.propagation.transformer(per_step=True, t=None),
+        ),
         Valid(
             "Embedding(mask_zero) -> LSTM -> Dense",
             lambda t: t.propagation.reducer(t.layers.LSTM(3), ids=True),
@@ -71,6 +126,10 @@ class OutputDependsOnPadding(Check):
             "Embedding(mask_zero) -> GlobalAveragePooling1D",
             lambda t: t.propagation.reducer(t.layers.GlobalAveragePooling1D(), ids=True),
         ),
+        Valid(
+            "variable T, but a position table of exactly T rows: longer inputs are not valid",
+            lambda t: t.propagation.fixed_position_table(),
+        ),
         Valid("Masking -> BiLSTM -> TimeDistributed tagger", lambda t: t.propagation.tagger()),
         Valid("Transformer block pooled with GlobalAveragePooling1D", lambda t: t.propagation.transformer()),
     )
@@ -78,25 +137,53 @@ class OutputDependsOnPadding(Check):
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         if not ctx.options.perturb:
             return
-        leak = ctx.leak()
-        if not leak.leaked_outputs:
+        leak = ctx.leak(self.ATOL, self.RTOL)
+        if not leak.any_leak:
             return
+        said: list[str] = []
+        samples: list[int] = []
+        outputs: list[int] = []
+        if leak.leaked_outputs:
+            outs = _outs(ctx, leak.leaked_outputs, leak.max_change)
+            said.append(
+                f"replacing the output of {', '.join(repr(s) for s in leak.sources)} at padded steps "
+                f"(mask unchanged) changed model output(s) {outs} at real steps for samples {leak.samples}."
+            )
+            samples, outputs = list(leak.samples), list(leak.leaked_outputs)
+        for probe, what in (
+            (leak.extended, "appending {n} padded steps to the padded sequences"),
+            (leak.trimmed, "trimming the sequences of real length {n} to that length"),
+        ):
+            if probe is None or not probe.leaked_outputs:
+                continue
+            said.append(
+                f"{what.format(n=probe.steps).capitalize() if said else what.format(n=probe.steps)} "
+                f"changed model output(s) {_outs(ctx, probe.leaked_outputs, probe.max_change)} at real steps "
+                f"for samples {probe.samples}."
+            )
+            samples = samples or list(probe.samples)
+            outputs = sorted(set(outputs) | set(probe.leaked_outputs))
         where = (
             f" The first layer whose real-step output changed is '{leak.first_layer}' ({leak.first_class})."
             if leak.first_layer
             else ""
         )
-        outs = ", ".join(
-            f"{ctx.output(i).label.removeprefix('output ')} (max change {c:.3g})"
-            for i, c in zip(leak.leaked_outputs, leak.max_change, strict=False)
-        )
+        text = " ".join(said)
         yield self.finding(
-            f"replacing the output of {', '.join(repr(s) for s in leak.sources)} at padded steps (mask "
-            f"unchanged) changed model output(s) {outs} at real steps for samples {leak.samples}.{where}",
+            text + where,
             "make every layer between the mask source and the output mask-aware: replace Flatten/"
-            "GlobalMaxPooling1D with `layers.GlobalAveragePooling1D()` or an RNN, and keep the mask "
-            "flowing (see the MC101-MC106 findings)",
+            "GlobalMaxPooling1D with `layers.GlobalAveragePooling1D()` or an RNN, divide masked sums "
+            "by the real length, flip reversed sequences back, and keep the mask flowing (see the "
+            "MC101-MC106 findings)",
             layer=leak.first_layer,
-            samples=leak.samples,
-            outputs=leak.leaked_outputs,
+            samples=samples,
+            outputs=outputs,
         )
+
+
+def _outs(ctx: AuditContext, indices: list[int], changes: list[float]) -> str:
+    """The outputs by index, or by name in a model with several named outputs."""
+    return ", ".join(
+        f"{ctx.output(i).label.removeprefix('output ')} (max change {c:.3g})"
+        for i, c in zip(indices, changes, strict=False)
+    )
