@@ -222,10 +222,12 @@ def test_dict_labels_reach_the_label_checks() -> None:
     assert any(f.code == "MC302" and "output 'tags'" in f.message for f in report.findings)
 
 
-def test_dict_labels_with_unknown_keys() -> None:
+def test_dict_labels_with_unknown_keys_or_shapes() -> None:
     x, y = two_head_data()
     with pytest.raises(MaskcheckError, match="keyed"):
         maskcheck.audit(two_heads("tags first"), x, {"tag": y["tags"], "cls": y["cls"]})
+    with pytest.raises(MaskcheckError, match=r"^y\['tags'\]: .*output 'tags'"):
+        maskcheck.audit(two_heads("cls first"), x, {"tags": y["tags"][:, :8], "cls": y["cls"]})
 
 
 class TwoHeads(keras.Model):
