@@ -143,12 +143,14 @@ class DataSource:
         sample_weight: Any,
         specs: list[InputSpec] | None,
         n_outputs: int = 1,
+        output_names: list[str] | None = None,
         *,
         steps: int | None = None,
         prepare: Callable[[Any], Any] | None = None,
     ) -> None:
         self.X, self.y, self.w, self.specs = X, y, sample_weight, specs
         self.n_outputs = n_outputs
+        self.output_names = output_names  # y given as a dict is ordered by these, as `fit` pairs it
         self.steps = steps
         self.prepare = prepare  # raw x -> the x the model sees (its preprocessing, run outside it)
         self.batches_read = 0
@@ -301,7 +303,7 @@ class DataSource:
         if y is None:
             return None
         if isinstance(y, dict):
-            ys = [_to_array(v, f"{argument}[{k!r}]") for k, v in y.items()]
+            ys = [_to_array(y[k], f"{argument}[{k!r}]") for k in self._y_keys(y, argument)]
         elif isinstance(y, (list, tuple)) and self.n_outputs > 1:
             if len(y) != self.n_outputs:
                 raise MaskcheckError(argument, f"{self.n_outputs} arrays, one per model output", f"{len(y)}")
@@ -321,6 +323,18 @@ class DataSource:
                     f"NaN or Inf in {len(bad)} samples, e.g. samples {bad[:5].tolist()}",
                 )
         return ys
+
+    def _y_keys(self, y: dict[Any, Any], argument: str) -> list[Any]:
+        """The keys of y in the order of the model's outputs: `fit` pairs a dict of labels with
+        the outputs by name, not by the order the dict was written in."""
+        names = self.output_names
+        if names and set(y) == set(names):
+            return list(names)
+        if names and self.n_outputs > 1:
+            raise MaskcheckError(
+                argument, f"a dict with one entry per model output, keyed {names}", f"keys {list(y)}"
+            )
+        return sorted(y, key=str)  # the order Keras flattens a dict of outputs in
 
     # ---- iteration -------------------------------------------------------------------------
 

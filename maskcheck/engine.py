@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge.graph import output_names
 from maskcheck.checks.registry import all_checks
 from maskcheck.data import DataSource, Progress, collect, front, input_specs
 from maskcheck.errors import MaskcheckError
@@ -22,7 +23,7 @@ from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
 from maskcheck.settings import steps as steps_value
 from maskcheck.synth import synthesize
-from maskcheck.trace import run_traced, symbolic_output_masks
+from maskcheck.trace import mask_failure, run_traced, stateful_batch_size, symbolic_output_masks
 
 
 def _check_model(model: Any) -> None:
@@ -45,16 +46,21 @@ def _snapshot(model: Any) -> list[tuple[Any, np.ndarray]]:
     snap = []
     for v in getattr(model, "non_trainable_variables", []):
         try:
-            snap.append((v, np.array(kb.to_numpy(v.value))))
+            snap.append((v, np.array(kb.to_numpy(_value(v)))))
         except Exception:
             continue
     return snap
 
 
+def _value(v: Any) -> Any:
+    """A variable's value: a property in Keras 3, a method on a tf.Variable (tf_keras)."""
+    return v.value() if callable(v.value) else v.value
+
+
 def _restore(snap: list[tuple[Any, np.ndarray]]) -> None:
     for v, value in snap:
         try:
-            if not np.array_equal(np.asarray(kb.to_numpy(v.value)), value):
+            if not np.array_equal(np.asarray(kb.to_numpy(_value(v))), value):
                 v.assign(value)
         except Exception:
             continue
@@ -107,7 +113,7 @@ def audit(
     if X is None:
         if y is not None or sample_weight is not None:
             raise MaskcheckError("X", "data whenever y or sample_weight is given", "None")
-        sample = synthesize(model, specs, seed=seed)
+        sample = synthesize(model, specs, n=stateful_batch_size(model) or 8, seed=seed)
         notes.append(
             f"X was not given: a synthesized post-padded probe batch of {sample.xs[0].shape[0]} "
             "sequences was traced (padded with the Masking layer's mask_value, or id 0 for "
@@ -116,7 +122,14 @@ def audit(
     else:
         n_outputs = len(getattr(model, "outputs", None) or [None])
         source = DataSource(
-            X, y, sample_weight, specs, n_outputs=n_outputs, steps=steps, prepare=raw.prepare if raw else None
+            X,
+            y,
+            sample_weight,
+            specs,
+            n_outputs=n_outputs,
+            output_names=output_names(model),
+            steps=steps,
+            prepare=raw.prepare if raw else None,
         )
         from maskcheck.facts.layout import data_consumers
 
@@ -138,13 +151,14 @@ def audit(
                 f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
                 f"{sample.xs[0].shape[0]} (max_samples={max_samples})."
             )
+    notes.extend(_fixed_batch(model, sample))
     snap = _snapshot(model)
     checks = [c for c in all_checks() if settings.runs(c.code)]
     bar = Progress(len(checks) + 1, show_progress)
     try:
         trace = run_traced(model, sample.model_inputs())
         bar.step()
-        if trace.error is not None and "mask" not in str(trace.error).lower():
+        if trace.error is not None and mask_failure(trace) is None:
             raise MaskcheckError(
                 "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
             ) from None
@@ -219,6 +233,31 @@ def _clip_ids(sample: Any, layouts: list[Any]) -> list[str]:
                 "model could run (see MC208)."
             )
     return notes
+
+
+def _fixed_batch(model: Any, sample: Any) -> list[str]:
+    """A model with stateful RNN layers runs on batches of exactly its fixed size: trace the first
+    batch of that size (the data checks saw everything)."""
+    size = stateful_batch_size(model)
+    n = int(sample.xs[0].shape[0])
+    if size is None or n == size:
+        return []
+    if n < size:
+        more_data = int(getattr(sample, "total_seen", n)) >= size  # max_samples kept fewer
+        raise MaskcheckError(
+            "max_samples" if more_data else "X",
+            f"at least {size} sequences: the model's stateful RNN layers run on batches of exactly {size}",
+            f"{n}" if more_data else f"{n} sequences",
+        )
+    sample.xs = [x[:size] for x in sample.xs]
+    if sample.y is not None:
+        sample.y = [v[:size] for v in sample.y]
+    if sample.w is not None:
+        sample.w = sample.w[:size]
+    return [
+        f"the model has stateful RNN layers with a fixed batch size of {size}: the model ran on the "
+        f"first {size} of {n} sequences (from fresh states, which were put back afterwards)."
+    ]
 
 
 def _describe(err: BaseException) -> str:

@@ -17,9 +17,11 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge.graph import (
+    all_layers,
     flatten,
     graph_nodes,
     is_graph_model,
+    named_leaves,
     node_operation,
     node_outputs,
     sublayers,
@@ -118,11 +120,15 @@ class Trace:
     events: list[CallEvent] = field(default_factory=list)
     root: CallEvent | None = None
     outputs: list[Any] = field(default_factory=list)
+    output_names: list[str | None] = field(default_factory=list)
+    """The dict keys of each output (None for one not in a dict): what `fit` pairs y and losses by."""
     output_masks: list[Any] = field(default_factory=list)
     producer: dict[int, CallEvent] = field(default_factory=dict)
     keepalive: list[Any] = field(default_factory=list)
     captured_warnings: list[str] = field(default_factory=list)
     error: BaseException | None = None
+    failed: list[CallEvent] = field(default_factory=list)
+    """The calls the error passed through, innermost first."""
 
     def layer_events(self) -> list[CallEvent]:
         return [e for e in self.events if e is not self.root]
@@ -207,6 +213,10 @@ class _Tracer:
         for t in ev.outputs:
             self.trace.producer.setdefault(id(t), ev)
 
+    def _failed(self, ev: CallEvent) -> None:
+        if not self.trace.failed or self.trace.failed[-1] is not ev:
+            self.trace.failed.append(ev)
+
     # -- the hooks the bridge calls (maskcheck.bridge.patch.Hooks) ------------------------------
 
     def layer_call(self, layer: Any, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -214,6 +224,9 @@ class _Tracer:
         out = None
         try:
             out = orig(layer, *args, **kwargs)
+        except BaseException:
+            self._failed(ev)
+            raise
         finally:
             self.close(ev, out)
         return out
@@ -225,6 +238,9 @@ class _Tracer:
         out = None
         try:
             out = orig(op, *args, **kwargs)
+        except BaseException:
+            self._failed(ev)
+            raise
         finally:
             self.close(ev, out)
         return out
@@ -244,6 +260,9 @@ class _Tracer:
             out = call(*args, **kwargs)
             if self.perturb is not None:
                 out = self.perturb(ev, args, out)
+        except BaseException:
+            self._failed(ev)
+            raise
         finally:
             if direct:
                 self.close(ev, out)
@@ -255,6 +274,52 @@ def is_step_mask(mask: Any, tensor: Any) -> bool:
     last), rather than pairs of steps (an attention mask has the rank of the attention scores)."""
     rank, data_rank = len(kb.shape_of(mask)), len(kb.shape_of(tensor))
     return rank == 2 or (rank > 2 and rank == data_rank - 1)
+
+
+def misaligned_mask(ev: CallEvent) -> tuple[Any, Any] | None:
+    """(mask shape, tensor shape) of a step mask that does not fit the tensor it belongs to in this
+    call: the mask on an input tensor, or the mask the call received against its first input. A
+    step mask fits when its shape starts the tensor's (a (batch, time) mask on per-step values,
+    a (batch, time, height, width) Masking mask on frames); axes of unknown length fit."""
+    pairs = list(zip(ev.inputs, ev.input_masks, strict=False))
+    if ev.first_inputs:
+        pairs += [(ev.first_inputs[0], m) for m in ev.received_masks[:1]]
+    for t, m in pairs:
+        if m is None:
+            continue
+        st, sm = kb.shape_of(t), kb.shape_of(m)
+        if st and sm and not mask_fits(sm, st):
+            return sm, st
+    return None
+
+
+def mask_fits(mask_shape: tuple[int | None, ...], tensor_shape: tuple[int | None, ...]) -> bool:
+    """A mask fits its tensor when its shape starts the tensor's (a step mask), or has the
+    tensor's rank and broadcasts onto it (the (batch, 1, 1, T) mask on attention scores); axes
+    of unknown length match any."""
+
+    def same(a: int | None, b: int | None) -> bool:
+        return a is None or b is None or a == b
+
+    if len(mask_shape) <= len(tensor_shape) and all(
+        same(a, b) for a, b in zip(mask_shape, tensor_shape, strict=False)
+    ):
+        return True
+    return len(mask_shape) == len(tensor_shape) and all(
+        a == 1 or same(a, b) for a, b in zip(mask_shape, tensor_shape, strict=True)
+    )
+
+
+def mask_failure(trace: Trace) -> tuple[CallEvent, Any, Any] | None:
+    """When the forward pass failed: the innermost failing call whose mask did not fit its tensor
+    (the mask shape is the problem), with the two shapes; None when the error is something else."""
+    if trace.error is None:
+        return None
+    for ev in trace.failed:
+        found = misaligned_mask(ev)
+        if found is not None:
+            return ev, found[0], found[1]
+    return None
 
 
 def _received_masks(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
@@ -295,10 +360,54 @@ def layer_paths(model: Any) -> dict[int, str]:
     return paths
 
 
+def stateful_layers(model: Any) -> list[Any]:
+    """The stateful RNN layers of `model` (their states carry over from one call to the next)."""
+    try:
+        found = all_layers(model)
+    except Exception:
+        return []
+    return [layer for layer in found if getattr(layer, "stateful", False) is True and hasattr(layer, "states")]
+
+
+def stateful_batch_size(model: Any) -> int | None:
+    """The fixed batch size a model with stateful RNN layers must be called with, or None."""
+    for layer in stateful_layers(model):
+        for v in flatten(getattr(layer, "states", None) or []):
+            dims = kb.shape_of(v)
+            if dims and dims[0] is not None:
+                return int(dims[0])
+    return None
+
+
+@contextlib.contextmanager
+def fresh_states(model: Any) -> Any:
+    """Every pass starts from zero RNN states (as after `reset_states()`), so no state carries from
+    one traced pass into the next; the states are put back exactly afterwards."""
+    saved: list[tuple[Any, np.ndarray]] = []
+    for layer in stateful_layers(model):
+        for v in flatten(getattr(layer, "states", None) or []):
+            try:
+                value = v.value() if callable(v.value) else v.value  # tf.Variable (tf_keras): a method
+                saved.append((v, np.array(kb.to_numpy(value), copy=True)))
+                v.assign(np.zeros_like(saved[-1][1]))
+            except Exception:
+                continue
+    try:
+        yield
+    finally:
+        for v, value in saved:
+            with contextlib.suppress(Exception):
+                v.assign(value)
+
+
 def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None) -> Trace:
-    """Run `model(inputs, training=False)` once under instrumentation."""
+    """Run `model(inputs, training=False)` once under instrumentation, from fresh RNN states."""
     tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
-    with instrumented(model, tracer), warnings.catch_warnings(record=True) as caught:
+    with (
+        fresh_states(model),
+        instrumented(model, tracer),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         try:
             out = model(inputs, training=False)
@@ -307,7 +416,9 @@ def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any],
             out = None
     trace = tracer.trace
     trace.captured_warnings = [str(w.message) for w in caught]
-    trace.outputs = _flatten(out)
+    named = [(name, t) for name, t in named_leaves(out) if kb.is_tensor(t)]
+    trace.outputs = [t for _, t in named]
+    trace.output_names = [name for name, _ in named]
     trace.output_masks = [kb.get_mask(t) for t in trace.outputs]
     trace.events = [e for e in trace.events if not (e.is_op and _is_mask_plumbing(e))]
     _merge_repeated_events(trace)

@@ -16,6 +16,34 @@ def flatten(x: Any) -> list[Any]:
     return [leaf for leaf in keras.tree.flatten(x) if leaf is not None]
 
 
+def named_leaves(x: Any) -> list[tuple[str | None, Any]]:
+    """The leaves of `flatten(x)`, each with its name: the dict keys on its path joined by '/'
+    (None for a leaf reached through lists and tuples only)."""
+    named = []
+    for path, leaf in keras.tree.flatten_with_path(x):
+        if leaf is None:
+            continue
+        keys = [str(k) for k in path if isinstance(k, str)]
+        named.append(("/".join(keys) if keys else None, leaf))
+    return named
+
+
+def output_names(model: Any) -> list[str] | None:
+    """The names of the model's outputs in `flatten` order, as `fit` pairs losses and labels with
+    them: the keys of dict outputs, else `model.output_names` (the output layers' names); None
+    when unknown (a subclassed model before it is called)."""
+    try:
+        named = named_leaves(model.output)
+    except Exception:
+        named = []
+    if named and all(name is not None for name, _ in named):
+        return [str(name) for name, _ in named]
+    names = list(getattr(model, "output_names", None) or [])
+    if names and (not named or len(names) == len(named)):
+        return [str(n) for n in names]
+    return None
+
+
 def sublayers(layer: Any) -> list[Any]:
     """The layers `layer` tracks directly (not recursively)."""
     try:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge.graph import named_leaves
 from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
@@ -106,11 +107,23 @@ class AuditContext:
             facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i, self.sample_weight)
         return facts
 
+    @cached_property
+    def output_names(self) -> list[str | None]:
+        """The name of each model output, by which `fit` pairs it with its loss, y and metrics."""
+        return [self.output(i).name for i in range(len(self.trace.outputs))]
+
     def symbolic_output_mask(self, i: int) -> bool | None:
-        outs = getattr(self.model, "outputs", None)
-        if not outs or i >= len(outs):
+        """Whether the functional graph gives output i (matched by name, else by position) a mask."""
+        try:
+            symbolic = named_leaves(self.model.output)
+        except Exception:
+            symbolic = [(None, t) for t in getattr(self.model, "outputs", None) or []]
+        names = [name for name, _ in symbolic]
+        name = self.output(i).name
+        j = names.index(name) if name is not None and name in names else i
+        if j >= len(symbolic):
             return None
         try:
-            return kb.get_mask(outs[i]) is not None
+            return kb.get_mask(symbolic[j][1]) is not None
         except Exception:
             return None

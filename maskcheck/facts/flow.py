@@ -118,8 +118,10 @@ class Harm:
 
 
 def output_label(trace: Trace, i: int, model: Any) -> str:
-    names = getattr(model, "output_names", None) or []
-    name = names[i] if i < len(names) else None
+    name = trace.output_names[i] if i < len(trace.output_names) else None
+    if name is None:
+        names = getattr(model, "output_names", None) or []
+        name = names[i] if i < len(names) else None
     return f"model output {i}" + (f" '{name}'" if name else "")
 
 

@@ -88,7 +88,8 @@ def steps_equal(x: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray 
         p = np.asarray(pad).ravel()[0]
         eq = np.isnan(x) if np.isnan(p) else x == p
         return eq, None, None
-    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    flat = x.reshape(x.shape[0], x.shape[1], -1)  # a step is everything after the time axis
+    pad = np.asarray(pad).ravel()
     nan = np.isnan(pad)
     eq = np.where(nan, np.isnan(flat), flat == np.where(nan, 0, pad)) if nan.any() else flat == pad
     f = flat.shape[-1]

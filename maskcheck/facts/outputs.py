@@ -15,6 +15,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.bridge import kinds
 from maskcheck.bridge.graph import is_graph_model
+from maskcheck.bridge.graph import output_names as model_output_names
 from maskcheck.bridge.kinds import is_kind
 from maskcheck.facts.flow import creators, shape
 from maskcheck.facts.layout import detect_pad, end_padding
@@ -69,14 +70,32 @@ def head_of(trace: Trace, i: int) -> Head | None:
     return Head(act, int(units or 1), ev.path)
 
 
-def loss_identifier(model: Any, i: int) -> Any:
-    """What `compile(loss=...)` was given for output i (a string, function or Loss), or None."""
+def output_name(model: Any, trace: Trace, i: int) -> str | None:
+    """The name `fit` knows output i by: its dict key in what the model returns, else the name in
+    `model.output_names`; None if it has none."""
+    if i < len(trace.output_names) and trace.output_names[i] is not None:
+        return trace.output_names[i]
+    names = model_output_names(model) or []
+    return names[i] if i < len(names) and len(names) == len(trace.outputs) else None
+
+
+def by_name(spec: Any, names: list[str | None], i: int, name: str | None) -> Any:
+    """The entry of a `compile` argument given as a dict (loss, metrics, loss_weights) for output
+    i: by its name, else by the name of the output layer at that position."""
+    if name is not None and name in spec:
+        return spec[name]
+    fallback = names[i] if i < len(names) else None
+    return spec.get(fallback) if fallback is not None else None
+
+
+def loss_identifier(model: Any, i: int, name: str | None = None) -> Any:
+    """What `compile(loss=...)` was given for output i (a string, function or Loss), or None.
+    A dict of losses is read by the output's `name` (Keras pairs dict outputs by key)."""
     loss = getattr(model, "loss", None)
     if loss is None:
         return None
     if isinstance(loss, dict):
-        names = list(getattr(model, "output_names", None) or [])
-        return loss.get(names[i]) if i < len(names) else None
+        return by_name(loss, list(getattr(model, "output_names", None) or []), i, name)
     if isinstance(loss, (list, tuple)):
         return loss[i] if i < len(loss) else None
     return loss
@@ -301,13 +320,25 @@ class OutputFacts:
         return so if len(so) >= 3 else None
 
     @cached_property
+    def name(self) -> str | None:
+        """The name `fit` pairs this output's loss, labels and metrics by (see `output_name`)."""
+        return output_name(self.model, self.trace, self.index)
+
+    @property
+    def label(self) -> str:
+        """How messages call this output: 'output 0' for a single output, else by its name."""
+        if len(self.trace.outputs) > 1 and self.name is not None:
+            return f"output '{self.name}'"
+        return f"output {self.index}"
+
+    @cached_property
     def head(self) -> Head | None:
         return head_of(self.trace, self.index)
 
     @cached_property
     def loss(self) -> LossInfo | None:
         """The compiled loss of this output, or None (not compiled, or no loss for it)."""
-        return loss_info(loss_identifier(self.model, self.index))
+        return loss_info(loss_identifier(self.model, self.index, self.name))
 
     @cached_property
     def step_padding(self) -> tuple[np.ndarray, str] | None:

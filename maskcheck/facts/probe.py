@@ -65,7 +65,12 @@ LENGTH_PROBE_ROWS = 32  # sequences the length probes run on: one small extra fo
 
 
 def _real_positions(mask: Any) -> np.ndarray:
-    return np.asarray(kb.to_numpy(mask), dtype=bool)
+    """(samples, steps) bool: the real steps of a mask. A step is everything after the time axis:
+    a Masking mask over video frames (batch, time, height, width) marks a step real if any of it is."""
+    arr = np.asarray(kb.to_numpy(mask), dtype=bool)
+    if arr.ndim > 2:
+        return np.asarray(arr.reshape(arr.shape[0], arr.shape[1], -1).any(axis=-1))
+    return arr
 
 
 def output_change(

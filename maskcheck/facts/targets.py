@@ -15,7 +15,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.flow import shape
-from maskcheck.facts.outputs import loss_identifier, loss_info
+from maskcheck.facts.outputs import loss_identifier, loss_info, output_name
 from maskcheck.trace import Trace
 
 
@@ -44,7 +44,10 @@ def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_w
             if i >= len(outputs):
                 break
             masked = kb.get_mask(outputs[i]) is not None and not kb.is_legacy(model)
-            _check_y(model, i, yi, tuple(shape(outputs[i])), "y" if len(y) == 1 else f"y[{i}]", masked)
+            name = output_name(model, trace, i)
+            key = trace.output_names[i] if i < len(trace.output_names) else None  # a dict output's key
+            argument = "y" if len(y) == 1 else f"y[{key!r}]" if key is not None else f"y[{i}]"
+            _check_y(model, i, yi, tuple(shape(outputs[i])), argument, masked, name, key)
     if sample_weight is None or np.ndim(sample_weight) < 2:
         return
     w_steps = int(np.shape(sample_weight)[1])
@@ -69,15 +72,22 @@ def _builtin(identifier: Any) -> bool:
 
 
 def _check_y(
-    model: Any, i: int, yi: np.ndarray, so: tuple[Any, ...], argument: str, masked: bool = False
+    model: Any,
+    i: int,
+    yi: np.ndarray,
+    so: tuple[Any, ...],
+    argument: str,
+    masked: bool = False,
+    name: str | None = None,
+    key: str | None = None,
 ) -> None:
     if len(so) < 2:
         return
-    info = loss_info(loss_identifier(model, i))
+    info = loss_info(loss_identifier(model, i, name))
     kind = info.kind if info is not None else "other"
     steps, units = tuple(so[1:-1]), so[-1]
     needs = _needs(kind, yi.shape[0], steps, int(units or 1))
-    where = f"output {i} of shape {_dims(so)}" + (f" and the loss {info.label}" if info else "")
+    where = (f"output {key!r}" if key is not None else f"output {i}") + f" of shape {_dims(so)}" + (f" and the loss {info.label}" if info else "")
     if steps:
         # a per-step output: y needs the same steps
         if yi.ndim < 1 + len(steps):

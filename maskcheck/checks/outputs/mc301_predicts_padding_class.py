@@ -116,7 +116,7 @@ class PredictsPaddingClass(OutputCheck):
             if sure is not None and sure < self.MIN_CONFIDENCE:
                 continue  # near chance: an untrained head, whose argmax means nothing
             yield self.finding(
-                f"output {i}: {share:.0%} of the {int(real.sum())} real steps are predicted as the padding "
+                f"{out.label}: {share:.0%} of the {int(real.sum())} real steps are predicted as the padding "
                 f"label {lab.pad_label} ({lab.pad_label_source}), which no real step has.",
                 "mask the padding out of the loss (see MC305) and give the head one unit per real class: "
                 f'shift the labels (`y = np.where(y > 0, y - 1, 0)`) and use `Dense({len(lab.real_classes)}, activation="softmax")`',

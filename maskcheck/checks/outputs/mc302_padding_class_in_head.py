@@ -79,7 +79,7 @@ class PaddingClassInHead(OutputCheck):
             n_real = len(lab.real_classes)
             mapping = ", ".join(f"{c} -> {k}" for k, c in enumerate(lab.real_classes[:6]))
             yield self.finding(
-                f"output {i}: the padding label {lab.pad_label} ({lab.pad_label_source}) never occurs on "
+                f"{out.label}: the padding label {lab.pad_label} ({lab.pad_label_source}) never occurs on "
                 f"real steps, whose classes are {lab.real_classes}, yet the head '{head.path}' has "
                 f"{head.units} units: one for padding.",
                 f'shift the labels ({mapping}) and use `Dense({n_real}, activation="softmax")` with the padding '

@@ -129,7 +129,7 @@ class ActivationLossMismatch(OutputCheck):
             if problem is None:
                 continue
             yield self.finding(
-                f"output {i} ('{head.path}', {units} units): {problem}.",
+                f"{out.label} ('{head.path}', {units} units): {problem}.",
                 fix or "",
                 layer=head.path,
                 activation=act,

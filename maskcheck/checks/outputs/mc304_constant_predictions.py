@@ -106,7 +106,7 @@ class ConstantPredictions(OutputCheck):
             if sure is not None and sure < self.MIN_CONFIDENCE:
                 continue  # near chance: an untrained head, whose argmax means nothing
             yield self.finding(
-                f"output {i}: class {int(values[k])} is predicted for {counts[k]} of {counts.sum()} real steps, "
+                f"{out.label}: class {int(values[k])} is predicted for {counts[k]} of {counts.sum()} real steps, "
                 f"while the labels there hold classes {lab.real_classes}.",
                 "check the findings above (masking, activation/loss); then the learning rate and class balance "
                 "(`class_weight=`)",

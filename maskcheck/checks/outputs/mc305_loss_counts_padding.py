@@ -166,13 +166,13 @@ class LossCountsPadding(OutputCheck):
                     after = _loss_value(loss_obj, y, y_pred, base_w * (1.0 + padded))
                     how = "weighting only"
             except Exception as exc:
-                ctx.could_not_run(self.code, f"the loss of output {i} could not be evaluated: {exc}")
+                ctx.could_not_run(self.code, f"the loss of {out.label} could not be evaluated: {exc}")
                 continue
             if self._same(before, after):
                 continue
             masked = kb.get_mask(y_pred) is not None
             yield self.finding(
-                f"output {i}: {how} the {int(padded.sum())} padded steps changes the compiled "
+                f"{out.label}: {how} the {int(padded.sum())} padded steps changes the compiled "
                 f"loss {loss_obj.name} from {before:.6g} to {after:.6g}, so the loss counts padding "
                 + (
                     "(the output carries a mask, but it does not cover these steps)."

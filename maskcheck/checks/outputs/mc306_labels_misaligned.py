@@ -108,7 +108,7 @@ class LabelsMisaligned(OutputCheck):
                 continue
             bad = [int(v) for v in np.flatnonzero(differs)[:10]]
             yield self.finding(
-                f"output {i}: in {int(differs.sum())} of {padded_samples} padded samples (e.g. {bad}) the "
+                f"{out.label}: in {int(differs.sum())} of {padded_samples} padded samples (e.g. {bad}) the "
                 f"padding of y ({side}-padded with {p}) is not where X is padded (the mask).",
                 'pad X and y the same way: `pad_sequences(y_seqs, padding="post", maxlen=T)` like X',
                 samples=bad,

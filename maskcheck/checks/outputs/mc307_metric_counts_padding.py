@@ -13,15 +13,17 @@ from maskcheck.bridge.kinds import is_kind
 from maskcheck.checks.base import Invalid, Threshold, Valid
 from maskcheck.checks.outputs._common import OutputCheck, perturbed
 from maskcheck.facts.context import AuditContext
+from maskcheck.facts.outputs import by_name
 from maskcheck.report import Finding, Severity
 
 
-def _metrics_for(spec: Any, names: list[str], i: int) -> list[Any]:
-    """The metrics that `compile(metrics=...)` (or `weighted_metrics=`) gave output i."""
+def _metrics_for(spec: Any, names: list[str], i: int, name: str | None = None) -> list[Any]:
+    """The metrics that `compile(metrics=...)` (or `weighted_metrics=`) gave output i (a dict of
+    them by the output's `name`, else by the output layer's name)."""
     if spec is None:
         return []
     if isinstance(spec, dict):
-        v = spec.get(names[i]) if i < len(names) else None
+        v = by_name(spec, list(names), i, name)
         return [] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
     if isinstance(spec, (list, tuple)):
         if spec and all(isinstance(s, (list, tuple)) or s is None for s in spec):
@@ -99,8 +101,8 @@ class MetricCountsPadding(OutputCheck):
             lab, head = out.labels, out.head
             if lab is None or head is None or ctx.y is None or not lab.padded.any():
                 continue
-            plain = _metrics_for(metrics, names, i)
-            idents = plain + _metrics_for(weighted, names, i)
+            plain = _metrics_for(metrics, names, i, out.name)
+            idents = plain + _metrics_for(weighted, names, i, out.name)
             y, y_pred = ctx.y[i], out.tensor
             info = out.loss
             kind = info.kind if info else ("binary" if head.units == 1 else "sparse_categorical")
@@ -134,7 +136,7 @@ class MetricCountsPadding(OutputCheck):
                     else "is a confusion-matrix metric, which ignores masks in Keras 3.15"
                 )
                 yield self.finding(
-                    f"output {i}: metric '{m1.name}' ({cls}) {why}, so it counts padding.",
+                    f"{out.label}: metric '{m1.name}' ({cls}) {why}, so it counts padding.",
                     "compute it on real steps only, e.g. `keras.metrics."
                     f"{cls}()(y[real], y_pred[real])` with `real = np.any(X != pad_value, axis=-1)`, or "
                     "pass the mask as `sample_weight` to `evaluate`",

@@ -61,7 +61,7 @@ class SampleWeightShape(OutputCheck):
             if m is None or len(shape(m)) < 2:
                 continue
             yield self.finding(
-                f"sample_weight has shape {np.shape(w)} but output {i} carries a {shape(m)} mask: Keras "
+                f"sample_weight has shape {np.shape(w)} but {ctx.output(i).label} carries a {shape(m)} mask: Keras "
                 "cannot broadcast the two and `fit` fails inside the loss.",
                 "`sample_weight=w[:, None]` (shape (batch, 1)), or a (batch, time) array",
                 output=i,

@@ -83,7 +83,7 @@ class NestedMaskDivergence(Check):
             first = diverged[0] if diverged else None
             where = f" It first diverges at '{first.path}' ({first.class_name})." if first else ""
             yield self.finding(
-                f"the functional graph says model output {i} is masked, but the real output tensor "
+                f"the functional graph says model {ctx.output(i).label} is masked, but the real output tensor "
                 f"has no mask, and that is what the compiled loss reads.{where}",
                 "don't rely on the graph's masks: "
                 + SAMPLE_WEIGHT_FIX.removeprefix("or keep the model and "),

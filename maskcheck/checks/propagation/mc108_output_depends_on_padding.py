@@ -144,7 +144,7 @@ class OutputDependsOnPadding(Check):
         samples: list[int] = []
         outputs: list[int] = []
         if leak.leaked_outputs:
-            outs = _outs(leak.leaked_outputs, leak.max_change)
+            outs = _outs(ctx, leak.leaked_outputs, leak.max_change)
             said.append(
                 f"replacing the output of {', '.join(repr(s) for s in leak.sources)} at padded steps "
                 f"(mask unchanged) changed model output(s) {outs} at real steps for samples {leak.samples}."
@@ -158,7 +158,7 @@ class OutputDependsOnPadding(Check):
                 continue
             said.append(
                 f"{what.format(n=probe.steps).capitalize() if said else what.format(n=probe.steps)} "
-                f"changed model output(s) {_outs(probe.leaked_outputs, probe.max_change)} at real steps "
+                f"changed model output(s) {_outs(ctx, probe.leaked_outputs, probe.max_change)} at real steps "
                 f"for samples {probe.samples}."
             )
             samples = samples or list(probe.samples)
@@ -181,5 +181,9 @@ class OutputDependsOnPadding(Check):
         )
 
 
-def _outs(indices: list[int], changes: list[float]) -> str:
-    return ", ".join(f"{i} (max change {c:.3g})" for i, c in zip(indices, changes, strict=False))
+def _outs(ctx: AuditContext, indices: list[int], changes: list[float]) -> str:
+    """The outputs by index, or by name in a model with several named outputs."""
+    return ", ".join(
+        f"{ctx.output(i).label.removeprefix('output ')} (max change {c:.3g})"
+        for i, c in zip(indices, changes, strict=False)
+    )
