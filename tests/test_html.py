@@ -22,8 +22,8 @@ from maskcheck.bridge import keras
 from maskcheck.cli import main
 from maskcheck.facts import mask_map as mask_map_module
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.layout import steps_equal
 from maskcheck.facts.mask_map import MAX_ROWS, mask_map
+from maskcheck.facts.steps import steps_equal
 from maskcheck.render import columns
 from maskcheck.render import svg as mh
 from maskcheck.render.elements import to_xml

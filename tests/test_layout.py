@@ -7,7 +7,8 @@ import pytest
 
 from maskcheck import testing as C
 from maskcheck.data import Batch
-from maskcheck.facts.layout import LayoutAccumulator, StepStats, detect_pad, steps_equal, update_stats
+from maskcheck.facts.layout import LayoutAccumulator
+from maskcheck.facts.steps import StepStats, detect_pad, steps_equal, update_stats
 
 
 @pytest.mark.parametrize("pad", [0.0, -1.0, 7.5])

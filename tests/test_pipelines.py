@@ -201,7 +201,7 @@ def test_steps_bounds_the_data_pass() -> None:
 
 
 def test_repeated_dataset_is_bounded_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("maskcheck.data.DEFAULT_MAX_BATCHES", 4)
+    monkeypatch.setattr("maskcheck.data.source.DEFAULT_MAX_BATCHES", 4)
     ds = padded_batch_floats().repeat()
     report = maskcheck.audit(floats_model(True), ds, progress=False)
     assert report.meta["samples_seen"] == 32
@@ -212,7 +212,7 @@ def test_repeated_dataset_is_bounded_by_default(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_pydataset_without_num_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("maskcheck.data.DEFAULT_MAX_BATCHES", 5)
+    monkeypatch.setattr("maskcheck.data.source.DEFAULT_MAX_BATCHES", 5)
     ds = Endless()
     report = maskcheck.audit(floats_model(True), ds, progress=False)
     assert ds.calls == 5

@@ -12,7 +12,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import creators
-from maskcheck.facts.layout import steps_equal
+from maskcheck.facts.steps import steps_equal
 from maskcheck.report import MaskState
 
 MAX_ROWS = 64

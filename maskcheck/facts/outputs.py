@@ -18,7 +18,7 @@ from maskcheck.bridge.graph import is_graph_model
 from maskcheck.bridge.graph import output_names as model_output_names
 from maskcheck.bridge.kinds import is_kind
 from maskcheck.facts.flow import creators, shape
-from maskcheck.facts.layout import detect_pad, end_padding
+from maskcheck.facts.steps import detect_pad, end_padding
 from maskcheck.trace import CallEvent, Trace
 
 # Share of X's padded steps that must hold one label for it to be y's padding label: lower takes a

@@ -16,8 +16,9 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import shape, time_aligned
-from maskcheck.facts.layout import InputLayout, end_padding, steps_equal
+from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.probe import output_change as _change
+from maskcheck.facts.steps import end_padding, steps_equal
 from maskcheck.trace import CallEvent, Trace, run_traced
 
 # Name fragments of an explicit padding-mask input, and those of the ids input it belongs to

@@ -9,7 +9,7 @@ import numpy as np
 from maskcheck.checks.base import Invalid, Threshold, Valid
 from maskcheck.checks.outputs._common import OutputCheck
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.layout import detect_pad, end_padding
+from maskcheck.facts.steps import detect_pad, end_padding
 from maskcheck.report import Finding, Severity
 
 

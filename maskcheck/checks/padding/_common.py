@@ -6,7 +6,8 @@ import numpy as np
 
 from maskcheck.checks.base import Check
 from maskcheck.facts.context import AuditContext
-from maskcheck.facts.layout import InputLayout, is_uniform
+from maskcheck.facts.layout import InputLayout
+from maskcheck.facts.steps import is_uniform
 
 
 class DataCheck(Check):

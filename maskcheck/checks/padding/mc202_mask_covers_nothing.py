@@ -25,7 +25,7 @@ class MaskCoversNothing(DataCheck):
     ## Known problems
     "Almost no step" means at most `MAX_COVERED_SHARE` (1%) of all steps; a mask that covers a
     little more of the padding, but far from all of it, is left to MC203. The padding itself is found by the
-    layout pass (`maskcheck/facts/layout.py`, `PAD_MIN_SUPPORT` and `PAD_MIN_CONCENTRATION`): a
+    layout pass (`maskcheck/facts/steps.py`, `PAD_MIN_SUPPORT` and `PAD_MIN_CONCENTRATION`): a
     constant that fills runs of different lengths at the ends of the sequences and hardly occurs
     elsewhere. Data where every sequence has the same amount of padding are not seen as padded.
 
