@@ -158,7 +158,20 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
             with suspended():
                 return unbound(ref(), *a, **k)
 
-        fn = tf.function(run, reduce_retracing=True)
+        compiled = tf.function(run, reduce_retracing=True)
+
+        def quiet(*a: Any, **k: Any) -> Any:
+            # Each pass traces a sample of another size (probes take subsets): TensorFlow warns
+            # about retracing, which is expected here and says nothing to the user.
+            logger = tf.get_logger()
+            level = logger.level
+            logger.setLevel("ERROR")
+            try:
+                return compiled(*a, **k)
+            finally:
+                logger.setLevel(level)
+
+        fn = quiet
         _compiled[layer] = fn
     return fn
 

@@ -14,7 +14,14 @@ from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
 from maskcheck.facts.probe import ATOL, RTOL, LeakResult, probe
-from maskcheck.facts.sources import ExplicitMask, covered_by_trace, explicit_masks, padded_steps
+from maskcheck.facts.sources import (
+    ExplicitMask,
+    InputProbe,
+    covered_by_trace,
+    explicit_masks,
+    padded_steps,
+    probe_input,
+)
 from maskcheck.trace import CallEvent, Trace
 
 
@@ -44,6 +51,7 @@ class AuditContext:
     """Checks that could not do their test, by code, with why (see `could_not_run`)."""
     _leak: dict[tuple[float, float], LeakResult] = field(default_factory=dict, init=False, repr=False)
     _outputs: dict[int, OutputFacts] = field(default_factory=dict, init=False, repr=False)
+    _explicit_probes: dict[int, InputProbe] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def events(self) -> list[CallEvent]:
@@ -74,6 +82,15 @@ class AuditContext:
                 self.model, self.model_inputs(), self.trace, self.options.seed, atol=atol, rtol=rtol
             )
         return self._leak[key]
+
+    def explicit_probe(self, m: ExplicitMask) -> InputProbe:
+        """The ids of `m` changed where it marks padding (the mask unchanged), run once per mask:
+        which outputs changed at real steps, and the first layer whose result changed."""
+        if m.ids_index not in self._explicit_probes:
+            self._explicit_probes[m.ids_index] = probe_input(
+                self.model, self.inputs, self.structured, self.trace, m.ids_index, ~m.real, "ids", self.options.seed
+            )
+        return self._explicit_probes[m.ids_index]
 
     @cached_property
     def masked_anywhere(self) -> bool:

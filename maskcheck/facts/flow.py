@@ -12,7 +12,7 @@ from maskcheck.bridge import kinds
 from maskcheck.bridge.graph import call_parameters, is_graph_model, lambda_takes_mask, sublayers
 from maskcheck.bridge.kinds import is_kind
 from maskcheck.report import Role
-from maskcheck.trace import CallEvent, Trace, is_user_code
+from maskcheck.trace import CallEvent, Trace, is_step_mask, is_user_code
 
 
 def shape(t: Any) -> tuple[int | None, ...]:
@@ -162,10 +162,17 @@ def first_harm(
 
 
 def creators(trace: Trace) -> list[CallEvent]:
+    """The calls that make a step mask their inputs did not carry (mask sources at run time).
+    A Softmax that passes on the attention mask it was given is not one: that mask is over pairs
+    of steps."""
     return [
         e
         for e in trace.events
-        if e is not trace.root and not e.is_op and role_of(e) is Role.CREATES and e.parent is not None
+        if e is not trace.root
+        and not e.is_op
+        and role_of(e) is Role.CREATES
+        and e.parent is not None
+        and any(m is not None and is_step_mask(m, o) for o, m in zip(e.outputs, e.output_masks, strict=False))
     ]
 
 

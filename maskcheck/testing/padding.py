@@ -169,17 +169,21 @@ def ids_with_attention_mask(n: int = 32, t: int = 10) -> CaseInput:
     return CaseInput(keras.Model(inp, layers.Dense(2)(pooled)), padded_ids(n, t))
 
 
-def ids_and_padding_mask(mask: str = "right", n: int = 32, t: int = 10, pool: str = "masked") -> CaseInput:
+def ids_and_padding_mask(
+    mask: str = "right", n: int = 32, t: int = 10, pool: str = "masked", attend_to_padding: bool = False
+) -> CaseInput:
     """The keras-hub convention: `token_ids` and a `padding_mask` input, an Embedding without
     mask_zero, attention masked by `padding_mask`. mask: "right" (ids != 0), "ones" (np.ones_like),
     "shifted" (one step short), "first_pad" (also the first pad step: GPT-2's end-token convention).
     pool: "masked" (mean over real steps by the padding mask), "max" (GlobalMaxPooling1D over
-    every step, padding included)."""
+    every step, padding included). attend_to_padding: attention gets no `attention_mask` (it
+    mixes the padded keys into real steps, and no pooling is to blame)."""
     ids_in = keras.Input((t,), dtype="int32", name="token_ids")
     mask_in = keras.Input((t,), dtype="int32", name="padding_mask")
     x = layers.Embedding(20, 8)(ids_in)
     keep = keras.ops.cast(mask_in, "bool")
-    a = layers.MultiHeadAttention(2, 4)(x, x, attention_mask=keep[:, None, :])
+    attention = layers.MultiHeadAttention(2, 4)
+    a = attention(x, x) if attend_to_padding else attention(x, x, attention_mask=keep[:, None, :])
     if pool == "max":
         pooled = layers.GlobalMaxPooling1D()(a)
     else:

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from maskcheck.checks.base import Check, Invalid, Valid
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import masked_samples, mixing_reason, time_len
-from maskcheck.facts.sources import probe_input
 from maskcheck.report import Finding, Severity
 
 _REDUCER_FIX = {
@@ -130,9 +129,7 @@ class ReductionOverPadding(Check):
             pads = ~m.real
             if not pads.any() or pads.all():
                 continue
-            res = probe_input(
-                ctx.model, ctx.inputs, ctx.structured, ctx.trace, m.ids_index, pads, "ids", ctx.options.seed
-            )
+            res = ctx.explicit_probe(m)
             ev = res.first
             if ev is None:
                 continue

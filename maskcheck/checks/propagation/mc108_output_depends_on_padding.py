@@ -22,6 +22,9 @@ class OutputDependsOnPadding(Check):
     length, the definitive padding-invariance test (a hand-made backward RNN merged without
     flipping it back changes, though the padded values never reach it).
 
+    With an explicit padding-mask input (keras-hub's `padding_mask`), the token ids are changed
+    where that mask says padding, the mask unchanged, and the real-step outputs compared.
+
     ## Why is this bad?
     The model's answer for a sequence depends on how much padding it was given. Predictions
     change with batch composition and padding length, and the model learns from padding.
@@ -36,7 +39,8 @@ class OutputDependsOnPadding(Check):
     is compared at its real steps only, any other output everywhere. The length probes run only
     where one model input has the masked time axis and the model does not fix its length, its
     masked steps all hold one pad step (appended as is), and, for trimming, some sequences are
-    post-padded; a model that rejects the other length is skipped. A change counts when it
+    post-padded; a model that rejects the other length (or returns NaN for it: a position table of
+    fixed size) is skipped. A change counts when it
     exceeds `ATOL + RTOL * (the output's largest absolute value)`. At most ten sample indices are
     listed.
 
@@ -90,8 +94,16 @@ class OutputDependsOnPadding(Check):
             "variable T: a hand-made backward LSTM merged without flipping it back",
             lambda t: t.propagation.variable_length(t.custom_layers.HandMadeBiLSTM(rereverse=False)),
         ),
+        Invalid(
+            "explicit padding_mask: attention not given it (padded keys reach real steps)",
+            lambda t: t.padding.ids_and_padding_mask(attend_to_padding=True),
+        ),
     )
     VALID = (
+        Valid(
+            "explicit padding_mask: attention and the mean both masked by it",
+            lambda t: t.padding.ids_and_padding_mask(),
+        ),
         Valid(
             "variable T: a hand-written masked mean dividing by the real length",
             lambda t: t.propagation.variable_length(t.custom_layers.MaskedMean()),
@@ -137,6 +149,7 @@ class OutputDependsOnPadding(Check):
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         if not ctx.options.perturb:
             return
+        yield from self._explicit(ctx)
         leak = ctx.leak(self.ATOL, self.RTOL)
         if not leak.any_leak:
             return
@@ -179,6 +192,31 @@ class OutputDependsOnPadding(Check):
             samples=samples,
             outputs=outputs,
         )
+
+
+    def _explicit(self, ctx: AuditContext) -> Iterable[Finding]:
+        """Explicit padding masks (keras-hub's `padding_mask`): the ids are changed where the mask
+        says padding, the mask stays; real-step outputs must not move."""
+        for m in ctx.explicit_masks:
+            pads = ~m.real
+            if not pads.any() or pads.all():
+                continue
+            res = ctx.explicit_probe(m)
+            if not res.changed_outputs:
+                continue
+            first = res.first
+            where = f" The first layer whose real-step output changed is '{first.path}' ({first.class_name})." if first else ""
+            yield self.finding(
+                f"changing the ids where '{m.name}' marks padding (the mask unchanged) changed model "
+                f"output(s) {_outs(ctx, res.changed_outputs, res.max_change)} at real steps for samples "
+                f"{res.samples[:10]}.{where}",
+                f"make every layer after the ids read '{m.name}': pass it on as `padding_mask=` / "
+                "`attention_mask=`, pool with the mask (`keras.ops.sum(x * m[..., None], 1) / "
+                "keras.ops.sum(m, 1, keepdims=True)`), and never reduce over the padded steps",
+                layer=first.path if first else None,
+                samples=res.samples[:10],
+                outputs=list(res.changed_outputs),
+            )
 
 
 def _outs(ctx: AuditContext, indices: list[int], changes: list[float]) -> str:
