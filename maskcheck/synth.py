@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from maskcheck.bridge.graph import takes_dict
 from maskcheck.bridge.kinds import source_kind
 from maskcheck.data import InputSpec, Sample
 from maskcheck.errors import MaskcheckError
@@ -77,18 +78,28 @@ def synthesize(
         sources = mask_sources(model, through_any_layer=True)
     except Exception:
         sources = []
-    xs = []
+    xs: list[np.ndarray] = []
+    real: np.ndarray | None = None  # the real steps of the first id input, shared by all inputs
     for i, spec in enumerate(specs):
         t = spec.shape[1] if len(spec.shape) > 1 and spec.shape[1] is not None else t_default
         consumer = sources[i] if i < len(sources) else None
-        if len(spec.shape) == 2 and (
+        name = spec.name.lower()
+        if len(spec.shape) == 2 and name.endswith("mask"):
+            # An explicit padding mask (keras-hub's `padding_mask`): 1 where the ids are real.
+            keep = real if real is not None and real.shape == (n, t) else padded_ids(n, t, seed=seed) != 0
+            xs.append(keep.astype(spec.dtype if spec.dtype != "string" else "int32"))
+        elif len(spec.shape) == 2 and "segment" in name:
+            xs.append(np.zeros((n, t), dtype=spec.dtype))  # one segment
+        elif len(spec.shape) == 2 and (
             (consumer is not None and source_kind(consumer) == "Embedding") or "int" in spec.dtype
         ):
             vocab = int(getattr(consumer, "input_dim", 10)) if consumer is not None else 10
-            xs.append(padded_ids(n, t, vocab, seed=seed + i))
+            ids = padded_ids(n, t, vocab, seed=seed)
+            xs.append(ids)
+            real = ids != 0 if real is None else real
         else:
             feat = tuple(d if d is not None else 4 for d in spec.shape[2:])
             pad = float(getattr(consumer, "mask_value", 0.0)) if consumer is not None else 0.0
-            xs.append(padded_floats(n, t, feat, pad=pad, seed=seed + i))
-    structure = "single" if len(xs) == 1 else "list"
+            xs.append(padded_floats(n, t, feat, pad=pad, seed=seed))
+    structure = "dict" if takes_dict(model) else "single" if len(xs) == 1 else "list"
     return Sample(xs, None, None, structure, [s.name for s in specs], total_seen=n, synthesized=True)

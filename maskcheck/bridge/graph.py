@@ -120,3 +120,9 @@ def lambda_takes_mask(layer: Any) -> bool:
     return bool(getattr(layer, "_fn_expects_mask_arg", False))
 
 
+def takes_dict(model: Any) -> bool:
+    """Whether the model's inputs are a dict (a Functional model built on `{"name": Input}`)."""
+    try:
+        return isinstance(model.input, dict)
+    except Exception:  # unbuilt, subclassed: no declared inputs
+        return False

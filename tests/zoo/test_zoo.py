@@ -60,3 +60,14 @@ def test_maskcheck_agrees_with_the_oracle(key: str) -> None:
     if case.root is not None:
         first = report.findings[0].code
         assert first == case.root, f"{case.id}: expected {case.root} first, got {report.codes}"
+
+
+@pytest.mark.parametrize("key", [k for k in M.case_ids() if k.startswith("hub:") and k.endswith(":correct")])
+def test_keras_hub_backbones_audit_clean_without_data(key: str) -> None:
+    """X=None: the synthesized probe batch follows the backbone's inputs (a dict; `padding_mask`
+    matching the ids; one segment), so a correct backbone gets no error."""
+    case = _case(key)
+    report = maskcheck.audit(case.model)
+    assert report.meta["synthesized"] is True
+    errors = [f for f in report.findings if str(f.severity) == "error"]
+    assert not errors, "\n".join(map(str, errors))
