@@ -139,7 +139,7 @@ class LayoutAccumulator:
         self.finish()
         return self._layout
 
-    def _start(self, x: np.ndarray) -> None:
+    def _start(self, x: np.ndarray, found: tuple[Any, Any, float] | None = None) -> None:
         cls = source_kind(self.source) if self.source is not None else None
         ids = cls == "Embedding" or (x.ndim == 2 and x.dtype.kind in "iu" and "int" in self.spec_dtype)
         lay = InputLayout(
@@ -160,7 +160,7 @@ class LayoutAccumulator:
             if lay.mask_zero:
                 lay.mask_value = np.zeros(1)
         xf = x if x.dtype.kind == "f" else x.astype("float64")
-        pad, side, _support = detect_pad(xf)
+        pad, side, _support = found if found is not None else detect_pad(xf)
         lay.pad, lay.pad_side = pad, side
         if pad is not None:
             lay.by_pad = StepStats()
@@ -233,9 +233,14 @@ class LayoutAccumulator:
         if self._started:
             self._update(x, offset)
             return
+        found = detect_pad(x if x.dtype.kind == "f" else x.astype("float64"))
+        if found[0] is not None and not self._held:  # the common case: the first batch shows the pad
+            self._start(x, found)
+            self._update(x, offset)
+            return
         self._held.append((np.array(x, copy=True), offset))  # a generator may reuse its buffer
-        if detect_pad(x if x.dtype.kind == "f" else x.astype("float64"))[0] is not None:
-            self._start(x)
+        if found[0] is not None:
+            self._start(x, found)
         elif sum(h.shape[0] for h, _ in self._held) < PAD_SEARCH_SAMPLES:
             return
         self.finish()
