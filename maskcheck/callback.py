@@ -30,6 +30,7 @@ from maskcheck.bridge import keras
 from maskcheck.errors import MaskcheckError
 from maskcheck.report import Finding, Report
 from maskcheck.settings import Settings, optional_logger, verbosity
+from maskcheck.settings import steps as steps_value
 
 WHEN = ("train_begin", "epoch_end")
 
@@ -50,6 +51,8 @@ class AuditCallback(keras.callbacks.Callback):
         ignore: codes or prefixes that neither run nor fail, as in `maskcheck.audit`; an
             unknown code is a `MaskcheckError` here, not when `fit` starts.
         max_samples: sequences traced through the model (a positive integer).
+        steps: batches of `X_sample` to read (a positive integer), as `fit`'s `steps_per_epoch`;
+            needed for an endless dataset only to read fewer than the default bound.
         verbose: as in Keras, True/False or 0, 1, 2: 0 (False) prints nothing, 1 (True) and 2
             print the report to stdout, like Keras' progress bar.
         logger: a `logging.Logger` (`logging.getLogger("train")`, not the name) to log the
@@ -73,6 +76,7 @@ class AuditCallback(keras.callbacks.Callback):
         fail_on: str | None = "error",
         ignore: Iterable[str] | str = (),
         max_samples: int = 256,
+        steps: int | None = None,
         verbose: int = 1,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -92,6 +96,7 @@ class AuditCallback(keras.callbacks.Callback):
         self.fail_on: str | None = None if fail_on is None else str(settings.min_severity)
         self.ignore = settings.ignore
         self.max_samples = settings.max_samples
+        self.steps = steps_value(steps, "steps")
         self.verbose = verbosity(verbose, "verbose")
         self.logger = optional_logger(logger, "logger")
         self.report: Report | None = None
@@ -136,6 +141,7 @@ class AuditCallback(keras.callbacks.Callback):
             sample_weight=self.sample_weight,
             max_samples=self.max_samples,
             ignore=self.ignore,
+            steps=self.steps,
         )
         self.report = report
         self.reports.append(report)

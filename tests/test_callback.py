@@ -103,3 +103,21 @@ def test_unbuilt_model_is_audited_after_the_first_batch(capsys: pytest.CaptureFi
 def test_bad_arguments(kwargs: dict[str, object], argument: str) -> None:
     with pytest.raises(maskcheck.MaskcheckError, match=rf"^{argument}: expected"):
         AuditCallback(**kwargs)  # type: ignore[arg-type]
+
+
+def test_callback_steps_bounds_an_endless_dataset() -> None:
+    """`steps` reaches the audit: an endless `repeat()` dataset is read for exactly that many
+    batches, and a bad value fails at construction."""
+    import tensorflow as tf
+
+    x = C.padded_floats(n=16)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(4).repeat()
+    cb = AuditCallback(ds, steps=2, verbose=0)
+    model = C.masked_tagger()
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    y = np.zeros((16, 10, 3), "float32")
+    y[..., 0] = 1
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    assert cb.report is not None and cb.report.meta["samples_seen"] == 8
+    with pytest.raises(maskcheck.MaskcheckError, match="steps"):
+        AuditCallback(ds, steps=0)
