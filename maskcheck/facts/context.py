@@ -100,7 +100,7 @@ class AuditContext:
     @cached_property
     def explicit_masks(self) -> list[ExplicitMask]:
         """Model inputs consumed as padding masks (keras-hub's `padding_mask`), with their ids input."""
-        return explicit_masks(self.inputs, self.input_names, self.layouts)
+        return explicit_masks(self.inputs, self.input_names, self.layouts, self.trace)
 
     def padded_steps(self, lay: InputLayout) -> np.ndarray | None:
         """(samples, steps) bool: the padded steps of input `lay` in the traced sample."""

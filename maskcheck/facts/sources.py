@@ -63,14 +63,19 @@ def _is_binary(x: np.ndarray) -> bool:
 
 
 def explicit_masks(
-    inputs: list[np.ndarray], names: list[str], layouts: list[InputLayout]
+    inputs: list[np.ndarray], names: list[str], layouts: list[InputLayout], trace: Trace | None = None
 ) -> list[ExplicitMask]:
-    """Inputs named like a padding mask, holding 0/1 per step, each paired with the ids input of
-    the same shape (the one whose name shares its prefix, when there are several)."""
+    """Inputs that are padding masks, holding 0/1 per step, each paired with the ids input of the
+    same shape (the one whose name shares its prefix, when there are several). An input is a
+    padding mask when it is named like one (keras-hub's `padding_mask`) or when the model consumes
+    it as a mask: some mask the trace saw (`attention_mask=`, `mask=`, a Keras mask) holds exactly
+    its values."""
     by_index = {lay.index: lay for lay in layouts}
     out = []
     for i, (x, name) in enumerate(zip(inputs, names, strict=False)):
-        if "mask" not in name.lower() or not _is_binary(x):
+        if not _is_binary(x):
+            continue
+        if "mask" not in name.lower() and not _consumed_as_mask(x, trace):
             continue
         stem = _stem(name, MASK_NAMES)
         candidates = [
@@ -81,12 +86,23 @@ def explicit_masks(
             and j in by_index
             and by_index[j].kind == "ids"
             and "mask" not in names[j].lower()
+            and not _is_binary(other)
         ]
         if not candidates:
             continue
         j = max(candidates, key=lambda k: (_stem(names[k], IDS_NAMES) == stem, -k))
         out.append(ExplicitMask(i, name, j, names[j], np.asarray(x, dtype=bool)))
     return out
+
+
+def _consumed_as_mask(x: np.ndarray, trace: Trace | None) -> bool:
+    if trace is None or x.ndim != 2:
+        return False
+    keep = np.asarray(x, dtype=bool)
+    if keep.all() or not keep.any():
+        # All ones (or zeros) match any mask that masks nothing; only a name can say it is one.
+        return False
+    return any(np.array_equal(keep, m) for m in masks_seen(trace, *keep.shape))
 
 
 def masks_seen(trace: Trace, n: int, t: int) -> list[np.ndarray]:

@@ -170,16 +170,22 @@ def ids_with_attention_mask(n: int = 32, t: int = 10) -> CaseInput:
 
 
 def ids_and_padding_mask(
-    mask: str = "right", n: int = 32, t: int = 10, pool: str = "masked", attend_to_padding: bool = False
+    mask: str = "right",
+    n: int = 32,
+    t: int = 10,
+    pool: str = "masked",
+    attend_to_padding: bool = False,
+    mask_name: str = "padding_mask",
 ) -> CaseInput:
     """The keras-hub convention: `token_ids` and a `padding_mask` input, an Embedding without
     mask_zero, attention masked by `padding_mask`. mask: "right" (ids != 0), "ones" (np.ones_like),
     "shifted" (one step short), "first_pad" (also the first pad step: GPT-2's end-token convention).
     pool: "masked" (mean over real steps by the padding mask), "max" (GlobalMaxPooling1D over
     every step, padding included). attend_to_padding: attention gets no `attention_mask` (it
-    mixes the padded keys into real steps, and no pooling is to blame)."""
+    mixes the padded keys into real steps, and no pooling is to blame). mask_name: the mask
+    input's name ("keep": not named like a mask, found because attention consumes it)."""
     ids_in = keras.Input((t,), dtype="int32", name="token_ids")
-    mask_in = keras.Input((t,), dtype="int32", name="padding_mask")
+    mask_in = keras.Input((t,), dtype="int32", name=mask_name)
     x = layers.Embedding(20, 8)(ids_in)
     keep = keras.ops.cast(mask_in, "bool")
     attention = layers.MultiHeadAttention(2, 4)
@@ -189,7 +195,7 @@ def ids_and_padding_mask(
     else:
         w = keras.ops.cast(mask_in, "float32")[..., None]
         pooled = keras.ops.sum(a * w, axis=1) / keras.ops.maximum(keras.ops.sum(w, axis=1), 1.0)
-    model = keras.Model({"token_ids": ids_in, "padding_mask": mask_in}, layers.Dense(2)(pooled))
+    model = keras.Model({"token_ids": ids_in, mask_name: mask_in}, layers.Dense(2)(pooled))
     ids = padded_ids(n, t)
     real = ids != 0
     if mask == "ones":
@@ -200,7 +206,7 @@ def ids_and_padding_mask(
         m = (real | np.concatenate([np.ones_like(real[:, :1]), real[:, :-1]], axis=1)).astype("int32")
     else:
         m = real.astype("int32")
-    return CaseInput(model, {"token_ids": ids, "padding_mask": m})
+    return CaseInput(model, {"token_ids": ids, mask_name: m})
 
 
 def unmasked_floats(

@@ -24,8 +24,10 @@ class ExplicitMaskMismatch(DataCheck):
     pad id, or shifted by one, hides real tokens or shows padding.
 
     ## Known problems
-    The mask input is recognised by its name (it contains "mask") and its 0/1 values, and paired
-    with the ids input of the same shape (the one whose name shares its prefix, such as
+    The mask input is recognised by its 0/1 values and either its name (it contains "mask") or
+    its use: some mask the model consumed (`attention_mask=`, `mask=`) holds exactly its values.
+    An unnamed input of all ones matches any mask that masks nothing, so it is recognised by
+    name only. It is paired with the ids input of the same shape (the one whose name shares its prefix, such as
     `encoder_padding_mask` and `encoder_token_ids`). A 1 on the first step of the padding is
     accepted: GPT-2's convention pads with the end token and marks the first one as real.
     Without detected padding in the ids (no runs of one id at the sequence ends) nothing is
@@ -53,12 +55,20 @@ class ExplicitMaskMismatch(DataCheck):
             "padding_mask one step short (the last real token masked)",
             lambda t: t.padding.ids_and_padding_mask(mask="shifted"),
         ),
+        Invalid(
+            "an input named 'keep' consumed as attention_mask, one step short",
+            lambda t: t.padding.ids_and_padding_mask(mask="shifted", mask_name="keep"),
+        ),
     )
     VALID = (
         Valid("padding_mask = ids != 0", lambda t: t.padding.ids_and_padding_mask()),
         Valid(
             "padding_mask also marks the first pad (end) token, GPT-2's convention",
             lambda t: t.padding.ids_and_padding_mask(mask="first_pad"),
+        ),
+        Valid(
+            "an input named 'keep' consumed as attention_mask, = ids != 0",
+            lambda t: t.padding.ids_and_padding_mask(mask_name="keep"),
         ),
     )
 
