@@ -149,6 +149,14 @@ class LossCountsPadding(OutputCheck):
             kind = info.kind
             y_pred = out.tensor
             w = ctx.sample_weight if _weights_ok(ctx.sample_weight, y_pred) else None
+            if (
+                w is not None
+                and padded.ndim == 2
+                and (np.ndim(w) == 1 or (np.ndim(w) == 2 and np.shape(w)[1] == 1))
+            ):
+                # (N,) or (N, 1) weights: Keras spreads them over the steps; the PyTorch backend
+                # cannot broadcast them in place, so spread them here (same values).
+                w = np.broadcast_to(np.asarray(w, "float32").reshape(len(padded), -1), padded.shape).copy()
             loss_obj = kb.resolve_loss(info.identifier, y, y_pred, legacy=kb.is_legacy(ctx.model))
             try:
                 before = _loss_value(loss_obj, y, y_pred, w)
