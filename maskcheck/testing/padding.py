@@ -191,7 +191,9 @@ def ids_and_padding_mask(
     attention = layers.MultiHeadAttention(2, 4)
     a = attention(x, x) if attend_to_padding else attention(x, x, attention_mask=keep[:, None, :])
     if pool == "max":
-        pooled = layers.GlobalMaxPooling1D()(a)
+        # Over the residual stream, as a Transformer head would: the padded steps' own embeddings
+        # reach the max whatever attention does at padded query positions (Keras versions differ).
+        pooled = layers.GlobalMaxPooling1D()(layers.Add()([x, a]))
     else:
         w = keras.ops.cast(mask_in, "float32")[..., None]
         pooled = keras.ops.sum(a * w, axis=1) / keras.ops.maximum(keras.ops.sum(w, axis=1), 1.0)
