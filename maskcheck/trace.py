@@ -27,7 +27,7 @@ from maskcheck.bridge.graph import (
     sublayers,
 )
 from maskcheck.bridge.kinds import is_legacy_op
-from maskcheck.bridge.patch import compiled_rnn_call, instrumented
+from maskcheck.bridge.patch import compiled_rnn_call, instrumented, not_compilable
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -256,8 +256,17 @@ class _Tracer:
         self.trace.keepalive.extend(ev.call_inputs)
         out = None
         try:
-            call = compiled_rnn_call(layer, bound, args) or bound
-            out = call(*args, **kwargs)
+            compiled = compiled_rnn_call(layer, bound, args)
+            if compiled is None:
+                out = bound(*args, **kwargs)
+            else:
+                try:
+                    out = compiled(*args, **kwargs)
+                except Exception:
+                    # Not tf.function-compatible (a user's RNN with Python side effects): run it
+                    # eagerly, as the model itself would.
+                    not_compilable(layer)
+                    out = bound(*args, **kwargs)
             if self.perturb is not None:
                 out = self.perturb(ev, args, out)
         except BaseException:

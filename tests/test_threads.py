@@ -163,3 +163,25 @@ def test_compiled_rnn_loop_matches_eager_and_frees_the_model() -> None:
     gc.collect()
     assert ref() is None
     _assert_pristine()
+
+
+class _NumpyGRU(layers.GRU):
+    """A user's GRU whose call does NumPy on its input: fine eagerly, fails under tf.function."""
+
+    def call(self, sequences: Any, initial_state: Any = None, mask: Any = None, training: bool = False) -> Any:
+        if float(np.asarray(sequences).sum()) < 0:  # needs a concrete value: no graph tracing
+            raise ValueError("negative")
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+
+def test_rnn_that_cannot_be_compiled_runs_eagerly() -> None:
+    from maskcheck.bridge import patch
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 4
+    x = C.padded_floats(n=8, t=t)
+    inp = C.seq_input(t=t)
+    model = keras.Model(inp, layers.Dense(2)(_NumpyGRU(3)(layers.Masking(0.0)(inp))))
+    report = maskcheck.audit(model, x, seed=0)
+    assert not report.at_least("error"), report
+    assert any(row.class_name == "GRUCell" for row in report.layers)  # the eager loop, recorded
+    _assert_pristine()

@@ -117,6 +117,14 @@ def _uninstall(cls: type) -> None:
 # many steps the eager loop is the cheaper of the two.
 COMPILE_RNN_MIN_STEPS = 48
 _compiled: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+_not_compilable: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def not_compilable(layer: Any) -> None:
+    """`layer`'s call failed under `tf.function` (Python side effects, NumPy in a user's RNN):
+    run it eagerly from now on."""
+    _compiled.pop(layer, None)
+    _not_compilable.add(layer)
 
 
 @contextlib.contextmanager
@@ -139,6 +147,8 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
 
     loops = (layers.RNN, layers.TimeDistributed)  # both step through time in Python when eager
     if backend.backend() != "tensorflow" or not isinstance(layer, loops) or not args:
+        return None
+    if layer in _not_compilable:
         return None
     unbound: Call = getattr(bound, "__func__", None) or bound
     if unbound is not getattr(type(layer), "call", None):
