@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers, ops
+from zoo.models import TransformerEncoder
 
 import maskcheck
 from maskcheck import testing as C
@@ -86,29 +87,9 @@ def subclassed() -> tuple[Any, Any, Any]:
     return model, ids, y
 
 
-class TransformerEncoder(layers.Layer):
-    """keras-io examples/nlp/neural_machine_translation_with_transformer.py (Keras 3 version):
-    the padding mask goes to MultiHeadAttention as `attention_mask` of shape (B, 1, T), and the
-    position-wise FFN is a `keras.Sequential` sub-layer."""
-
-    def __init__(self, embed_dim: int, dense_dim: int, num_heads: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.attention = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
-        self.dense_proj = keras.Sequential(
-            [layers.Dense(dense_dim, activation="relu"), layers.Dense(embed_dim)]
-        )
-        self.layernorm_1 = layers.LayerNormalization()
-        self.layernorm_2 = layers.LayerNormalization()
-        self.supports_masking = True
-
-    def call(self, inputs: Any, mask: Any = None) -> Any:
-        padding_mask = None if mask is None else ops.cast(mask[:, None, :], dtype="int32")
-        attention_output = self.attention(query=inputs, value=inputs, key=inputs, attention_mask=padding_mask)
-        proj_input = self.layernorm_1(inputs + attention_output)
-        return self.layernorm_2(proj_input + self.dense_proj(proj_input))
-
-
 def nmt_encoder() -> tuple[Any, Any, Any]:
+    """keras-io's NMT TransformerEncoder (the zoo's copy): the padding mask reaches attention as a
+    (B, 1, T) `attention_mask`, and the position-wise FFN is a `keras.Sequential` sub-layer."""
     inp = keras.Input((10,), dtype="int32")
     x = TransformerEncoder(8, 16, 2)(layers.Embedding(20, 8, mask_zero=True)(inp))
     out = layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(x))
