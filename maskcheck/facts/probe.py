@@ -14,7 +14,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import creators, shape, time_aligned, top_level
-from maskcheck.trace import CallEvent, Trace, run_traced
+from maskcheck.trace import CallEvent, Trace, run_traced, stateful_batch_size
 
 ops = kb.keras.ops
 
@@ -62,6 +62,56 @@ ATOL = 1e-5
 RTOL = 1e-4
 EXTRA_STEPS = 3
 LENGTH_PROBE_ROWS = 32  # sequences the length probes run on: one small extra forward each
+# Sequences a perturbation probe runs again: a leak through padding is a property of the model,
+# so 64 padded sequences spread from the least to the most padded find what all of them would,
+# for a quarter of the cost of re-running the default 256-sequence sample.
+PROBE_ROWS = 64
+
+
+def probe_rows(model: Any, padded: np.ndarray | None) -> np.ndarray | None:
+    """The rows a perturbation probe re-runs: at most `PROBE_ROWS` of the sequences that have
+    padded steps (`padded`: (samples, steps) bool), spread evenly over how much padding they have,
+    in sample order. None: every row (a small sample, no step-wise padding, or a model that only
+    runs on its fixed batch size)."""
+    if padded is None or padded.ndim != 2 or padded.shape[0] <= PROBE_ROWS:
+        return None
+    if stateful_batch_size(model) is not None or _fixed_batch_input(model):
+        return None
+    amount = padded.sum(axis=1)
+    rows = np.flatnonzero(amount > 0)
+    if rows.size == 0:
+        return None
+    if rows.size > PROBE_ROWS:
+        by_amount = rows[np.argsort(amount[rows], kind="stable")]
+        rows = np.sort(by_amount[np.linspace(0, by_amount.size - 1, PROBE_ROWS).round().astype(int)])
+    return rows
+
+
+def _fixed_batch_input(model: Any) -> bool:
+    try:
+        return any(kb.shape_of(t)[:1] not in ((), (None,)) for t in model.inputs or [])
+    except (AttributeError, ValueError, TypeError):
+        return False
+
+
+def take_rows(inputs: Any, rows: np.ndarray | None) -> Any:
+    """The model inputs (an array, a list or a dict of arrays) restricted to `rows`."""
+    if rows is None:
+        return inputs
+    if isinstance(inputs, dict):
+        return {k: take_rows(v, rows) for k, v in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(take_rows(v, rows) for v in inputs)
+    return inputs[rows]
+
+
+def at_rows(x: Any, rows: np.ndarray | None, n: int) -> Any:
+    """A traced value of the full sample of `n` sequences, restricted to `rows` when its first axis
+    is the batch (unchanged otherwise), to compare with the same value from a probe on `rows`."""
+    if rows is None:
+        return x
+    arr = kb.to_numpy(x)
+    return arr[rows] if arr.ndim >= 1 and arr.shape[0] == n else arr
 
 
 def _real_positions(mask: Any) -> np.ndarray:
@@ -115,6 +165,8 @@ def probe(
         result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
+    n = shape(trace.outputs[0])[0] if trace.outputs and shape(trace.outputs[0]) else None
+    rows = probe_rows(model, ~_real_positions(masks_2d[0])) if masks_2d and n else None
     rng = np.random.default_rng(seed)
 
     def perturb(ev: CallEvent, args: Any, out: Any) -> Any:
@@ -136,24 +188,27 @@ def probe(
             kb.set_mask(new, mask)
         return new
 
-    second = run_traced(model, inputs, perturb=perturb)
+    second = run_traced(model, take_rows(inputs, rows), perturb=perturb)
     if second.error is not None:
         result.error = f"{type(second.error).__name__}: {second.error}"
         return result
 
-    t_lens = {shape(m)[1]: _real_positions(m) for m in masks.values() if len(shape(m)) >= 2}
+    t_lens = {
+        shape(m)[1]: at_rows(_real_positions(m), rows, n or 0) for m in masks.values() if len(shape(m)) >= 2
+    }
     changed_samples = np.zeros(0, dtype=bool)
     for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
         s = shape(a)
         real = t_lens.get(s[1]) if len(s) >= 2 and time_aligned(a, s[1]) else None
-        amount, per_sample = output_change(a, b, real, atol, rtol)
+        amount, per_sample = output_change(at_rows(a, rows, n or 0), b, real, atol, rtol)
         if per_sample.any():
             result.leaked_outputs.append(i)
             result.max_change.append(amount)
             changed_samples = per_sample if changed_samples.size == 0 else changed_samples | per_sample
-    result.samples = [int(i) for i in np.flatnonzero(changed_samples)[:10]]
+    picked = np.flatnonzero(changed_samples)
+    result.samples = [int(i) for i in (picked if rows is None else rows[picked])[:10]]
     if result.leaked_outputs:
-        _locate(trace, second, t_lens, source_ids, result, atol, rtol)
+        _locate(trace, second, t_lens, source_ids, result, atol, rtol, rows, n or 0)
     return result
 
 
@@ -165,31 +220,36 @@ def _locate(
     result: LeakResult,
     atol: float,
     rtol: float,
+    rows: np.ndarray | None = None,
+    n: int = 0,
 ) -> None:
-    """The first model-level layer whose outputs at real steps changed."""
-    by_key = {(id(e.layer), n): e for n, e in _numbered(second)}
-    for n, e in _numbered(first):
+    """The first model-level layer whose outputs at real steps changed (the second trace ran on
+    `rows` of the first one's `n` sequences)."""
+    by_key = dict(numbered(second))
+    for key, e in numbered(first):
         if e is first.root or id(e.layer) in source_ids or not top_level(first, e):
             continue
-        other = by_key.get((id(e.layer), n))
+        other = by_key.get(key)
         if other is None:
             continue
         for a, b in zip(e.outputs, other.outputs, strict=False):
             s = shape(a)
             real = t_lens.get(s[1]) if len(s) >= 3 else None
-            if output_change(a, b, real, atol, rtol)[1].any():
+            if output_change(at_rows(a, rows, n), b, real, atol, rtol)[1].any():
                 result.first_layer = e.path
                 result.first_class = e.class_name
                 return
 
 
-def _numbered(trace: Trace) -> list[tuple[int, CallEvent]]:
+def numbered(trace: Trace) -> list[tuple[tuple[int, int], CallEvent]]:
+    """Each call keyed by (layer, n) for the n-th call of that layer, to match it with the same
+    call in another trace of the same model."""
     counts: dict[int, int] = {}
     out = []
     for e in trace.events:
         n = counts.get(id(e.layer), 0)
         counts[id(e.layer)] = n + 1
-        out.append((n, e))
+        out.append(((id(e.layer), n), e))
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import shape, time_aligned
 from maskcheck.facts.layout import InputLayout
+from maskcheck.facts.probe import at_rows, numbered, probe_rows, take_rows
 from maskcheck.facts.probe import output_change as _change
 from maskcheck.facts.steps import end_padding, steps_equal
 from maskcheck.trace import CallEvent, Trace, run_traced
@@ -179,9 +180,10 @@ def probe_input(
     into what the model takes: one array, a list, a dict); report the outputs that changed
     at the steps this input has real (or anywhere, for outputs without its time axis)."""
     rng = np.random.default_rng(seed)
-    xs = list(inputs)
-    xs[index] = _perturbed(xs[index], pads, kind, rng)
-    return _compare(trace, run_traced(model, structured(xs)), pads)
+    rows = probe_rows(model, pads)
+    xs = take_rows(list(inputs), rows)
+    xs[index] = _perturbed(xs[index], take_rows(pads, rows), kind, rng)
+    return _compare(trace, run_traced(model, structured(xs)), pads, rows)
 
 
 def probe_layer_output(
@@ -198,6 +200,8 @@ def probe_layer_output(
     in the calls that look up `ids`; report the outputs that changed at real steps. The ids stay
     as they are, so a mask the model derives from them (`ids != 0`, by hand) stays the same."""
     rng = np.random.default_rng(seed)
+    rows = probe_rows(model, pads)
+    ids, pads_run = take_rows(ids, rows), take_rows(pads, rows)
 
     def perturb(ev: CallEvent, args: Any, out: Any) -> Any:
         if ev.layer is not layer or not args or not kb.is_tensor(out) or len(shape(out)) != 3:
@@ -210,52 +214,47 @@ def probe_layer_output(
             return out
         arr = np.asarray(kb.to_numpy(out))
         noise = (rng.standard_normal(arr.shape) * (float(np.std(arr)) * 3.0 + 1.0)).astype(arr.dtype)
-        new = kb.keras.ops.where(pads[..., None], kb.keras.ops.convert_to_tensor(noise), out)
+        new = kb.keras.ops.where(pads_run[..., None], kb.keras.ops.convert_to_tensor(noise), out)
         mask = kb.get_mask(out)
         if mask is not None:
             kb.set_mask(new, mask)
         return new
 
-    return _compare(trace, run_traced(model, structured(list(inputs)), perturb=perturb), pads)
+    return _compare(trace, run_traced(model, structured(take_rows(list(inputs), rows)), perturb=perturb), pads, rows)
 
 
-def _compare(trace: Trace, second: Trace, pads: np.ndarray) -> InputProbe:
+def _compare(trace: Trace, second: Trace, pads: np.ndarray, rows: np.ndarray | None) -> InputProbe:
+    """Compare the traced outputs with a probe's (run on `rows` of the traced sample, or all)."""
     result = InputProbe()
     if second.error is not None:
         result.error = f"{type(second.error).__name__}: {second.error}"
         return result
-    t = pads.shape[1]
-    changed = np.zeros(pads.shape[0], dtype=bool)
+    n, t = pads.shape
+    real_run = ~take_rows(pads, rows)
+    changed = np.zeros(real_run.shape[0], dtype=bool)
     for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
         s = shape(a)
-        real = ~pads if len(s) >= 2 and s[1] == t and time_aligned(a, t) else None
-        amount, per_sample = _change(a, b, real)
+        real = real_run if len(s) >= 2 and s[1] == t and time_aligned(a, t) else None
+        amount, per_sample = _change(at_rows(a, rows, n), b, real)
         if per_sample.any():
             result.changed_outputs.append(i)
             result.max_change.append(amount)
             if per_sample.shape == changed.shape:
                 changed |= per_sample
-    result.samples = [int(i) for i in np.flatnonzero(changed)[:10]]
+    picked = np.flatnonzero(changed)
+    result.samples = [int(i) for i in (picked if rows is None else rows[picked])[:10]]
     if result.changed_outputs:
-        result.first = _first_changed(trace, second, ~pads)
+        result.first = _first_changed(trace, second, real_run, rows, n)
     return result
 
 
-def _first_changed(first: Trace, second: Trace, real: np.ndarray) -> CallEvent | None:
+def _first_changed(
+    first: Trace, second: Trace, real: np.ndarray, rows: np.ndarray | None, n: int
+) -> CallEvent | None:
     """The first layer of the model's own graph (or a subclassed model's `call`, not a layer's
-    internals) whose outputs changed at real steps (the n-th
-    call of a layer is matched with its n-th call in the other trace)."""
+    internals) whose outputs changed at real steps (the n-th call of a layer is matched with its
+    n-th call in the other trace, which ran on `rows` of the first one's `n` sequences)."""
     t = real.shape[1]
-
-    def numbered(trace: Trace) -> list[tuple[tuple[int, int], CallEvent]]:
-        counts: dict[int, int] = {}
-        out = []
-        for e in trace.events:
-            n = counts.get(id(e.layer), 0)
-            counts[id(e.layer)] = n + 1
-            out.append(((id(e.layer), n), e))
-        return out
-
     other = dict(numbered(second))
     for key, e in numbered(first):
         if e is first.root or e.is_op or e.parent is None:
@@ -268,6 +267,6 @@ def _first_changed(first: Trace, second: Trace, real: np.ndarray) -> CallEvent |
         for a, b in zip(e.outputs, twin.outputs, strict=False):
             s = shape(a)
             sel = real if len(s) >= 3 and s[1] == t else None
-            if _change(a, b, sel)[1].any():
+            if _change(at_rows(a, rows, n), b, sel)[1].any():
                 return e
     return None
