@@ -80,7 +80,8 @@ def test_subclassed_model_sublayers() -> None:
     report = maskcheck.audit(model, C.padded_ids())
     r = rows(report)
     assert [t.path for t in report.layers if "/" not in t.path] == ["emb", "rnn", "head"]
-    assert "rnn/lstm_cell" in r
+    if kb.backend_name() != "jax":  # on JAX the RNN's loop runs jitted: its cell's steps are not listed
+        assert "rnn/lstm_cell" in r
     assert all(r[p].output_mask for p in ("emb", "rnn", "head"))
     assert report.ok
 

@@ -116,6 +116,10 @@ def _uninstall(cls: type) -> None:
 # a small GRU); compiled, the same call costs one trace (~0.3 s) and then milliseconds. Below this
 # many steps the eager loop is the cheaper of the two.
 COMPILE_RNN_MIN_STEPS = 48
+# On JAX an eager RNN call compiles its `lax.scan` afresh every time (~0.5 s for a small LSTM):
+# compiled once with `jax.jit`, any length is cheaper from the second call on. (TimeDistributed
+# loops in Python on every backend, so it follows COMPILE_RNN_MIN_STEPS.)
+JAX_COMPILE_RNN_MIN_STEPS = 1
 _compiled: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
 _not_compilable: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -139,14 +143,16 @@ def suspended() -> Iterator[None]:
 
 
 def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | None:
-    """For a Keras 3 RNN (or TimeDistributed) layer on the TensorFlow backend over at least `COMPILE_RNN_MIN_STEPS`
-    steps: its `call` compiled with `tf.function`, run with the hooks suspended (the cell's
-    per-step calls are Keras' own business; the RNN's masks in and out are still recorded at its
-    boundary). None where the eager call should be used."""
+    """For a Keras 3 RNN (or TimeDistributed) layer: its `call` compiled (`tf.function` over at
+    least `COMPILE_RNN_MIN_STEPS` steps on TensorFlow; `jax.jit` on JAX, where an eager `lax.scan`
+    compiles its loop again on every call), run with the hooks suspended (the cell's per-step calls
+    are Keras' own business; the RNN's masks in and out are still recorded at its boundary). None
+    where the eager call should be used."""
     from keras import backend, layers
 
     loops = (layers.RNN, layers.TimeDistributed)  # both step through time in Python when eager
-    if backend.backend() != "tensorflow" or not isinstance(layer, loops) or not args:
+    name = backend.backend()
+    if name not in ("tensorflow", "jax") or not isinstance(layer, loops) or not args:
         return None
     if layer in _not_compilable:
         return None
@@ -154,36 +160,98 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
     if unbound is not getattr(type(layer), "call", None):
         return None  # an instance-level `call` of the user's: leave it alone
     shape = getattr(args[0], "shape", None)
-    if shape is None or len(shape) < 3 or shape[1] is None or int(shape[1]) < COMPILE_RNN_MIN_STEPS:
-        return None
-    import tensorflow as tf
-
-    if not tf.executing_eagerly():
+    scan = name == "jax" and isinstance(layer, layers.RNN)
+    min_steps = JAX_COMPILE_RNN_MIN_STEPS if scan else COMPILE_RNN_MIN_STEPS
+    if shape is None or len(shape) < 3 or shape[1] is None or int(shape[1]) < min_steps:
         return None
     fn = _compiled.get(layer)
-    if fn is None:
-        ref = weakref.ref(layer)  # the cache must not keep the model alive
+    if fn is not None:
+        return fn
+    if name == "jax":
+        if getattr(layer, "stateful", False):
+            return None  # its states are assigned in place, which a stateless jitted call drops
+        fn = _jax_compiled(layer, unbound)
+    else:
+        import tensorflow as tf
 
-        def run(*a: Any, **k: Any) -> Any:
-            with suspended():
-                return unbound(ref(), *a, **k)
-
-        compiled = tf.function(run, reduce_retracing=True)
-
-        def quiet(*a: Any, **k: Any) -> Any:
-            # Each pass traces a sample of another size (probes take subsets): TensorFlow warns
-            # about retracing, which is expected here and says nothing to the user.
-            logger = tf.get_logger()
-            level = logger.level
-            logger.setLevel("ERROR")
-            try:
-                return compiled(*a, **k)
-            finally:
-                logger.setLevel(level)
-
-        fn = quiet
-        _compiled[layer] = fn
+        if not tf.executing_eagerly():
+            return None
+        fn = _tf_compiled(layer, unbound)
+    _compiled[layer] = fn
     return fn
+
+
+def _tf_compiled(layer: Any, unbound: Call) -> Call:
+    import tensorflow as tf
+
+    ref = weakref.ref(layer)  # the cache must not keep the model alive
+
+    def run(*a: Any, **k: Any) -> Any:
+        with suspended():
+            return unbound(ref(), *a, **k)
+
+    compiled = tf.function(run, reduce_retracing=True)
+
+    def quiet(*a: Any, **k: Any) -> Any:
+        # Each pass traces a sample of another size (probes take subsets): TensorFlow warns
+        # about retracing, which is expected here and says nothing to the user.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            return compiled(*a, **k)
+        finally:
+            logger.setLevel(level)
+
+    return quiet
+
+
+def _jax_compiled(layer: Any, unbound: Call) -> Call:
+    """`jax.jit` of the layer's call, its variables' current values passed in on every call
+    (through a `StatelessScope`), so weights changed since (by `fit`) are never stale.
+
+    XLA compiles once per shape (about a second for an LSTM): a smaller batch than one compiled
+    before (a probe on a subset of the traced sample) is padded up to it with zero rows and the
+    result cut back, so one audit compiles each layer once. The rows of an RNN or TimeDistributed
+    call are independent, so the padding rows change nothing in the others."""
+    import jax
+    import jax.numpy as jnp
+    from keras import StatelessScope
+
+    ref = weakref.ref(layer)
+    batch_for: dict[Any, int] = {}  # the batch size compiled for each signature (the rest of the shapes)
+
+    def run(values: list[Any], statics: tuple[tuple[str, Any], ...], *a: Any, **k: Any) -> Any:
+        lay: Any = ref()
+        with StatelessScope(state_mapping=list(zip(lay.variables, values, strict=True))), suspended():
+            return unbound(lay, *a, **k, **dict(statics))
+
+    jitted = jax.jit(run, static_argnums=(1,))
+
+    def call(*a: Any, **k: Any) -> Any:
+        arrays = {key: v for key, v in k.items() if v is None or hasattr(v, "shape")}
+        statics = tuple(sorted((key, v) for key, v in k.items() if key not in arrays))
+        if not all(hasattr(v, "shape") for v in a):
+            raise TypeError("a positional argument that is not an array")  # the caller runs it eagerly
+        leaves = jax.tree_util.tree_leaves((a, arrays))
+        n = int(leaves[0].shape[0])
+        if any(len(x.shape) == 0 or int(x.shape[0]) != n for x in leaves):
+            raise TypeError("arguments without one batch axis")
+        signature = (statics, tuple((tuple(x.shape[1:]), str(x.dtype)) for x in leaves))
+        size = batch_for.get(signature, 0)
+        live: Any = ref()
+        values = [v.value for v in live.variables]
+        if size <= n:
+            batch_for[signature] = n
+            return jitted(values, statics, *a, **arrays)
+
+        def grow(x: Any) -> Any:
+            return jnp.concatenate([x, jnp.zeros((size - n, *x.shape[1:]), x.dtype)])
+
+        out = jitted(values, statics, *jax.tree_util.tree_map(grow, a), **jax.tree_util.tree_map(grow, arrays))
+        return jax.tree_util.tree_map(lambda x: x[:n], out)
+
+    return call
 
 
 @contextlib.contextmanager
