@@ -2,6 +2,7 @@
 
     python benchmarks/bench_audit.py                 # audit / predict on the same traced sample
     python benchmarks/bench_audit.py --sizes 1000 10000 100000   # and the N-dependent ratio
+    python benchmarks/bench_audit.py --budget        # and time_budget on a larger BERT
 
 The honest measure is the first: the audit traces at most `max_samples` sequences, so it is
 divided by one `predict` over exactly those sequences. The floor is about 2x (one traced pass
@@ -151,6 +152,32 @@ def case_bert() -> tuple[str, keras.Model, object, object] | None:
     return "keras-hub BERT backbone (2 layers), T=128, N=256", model, {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": (ids != 0).astype("int32")}, None
 
 
+def budget_case() -> None:
+    """A model expensive enough for the time budget: a 4-layer BERT over 512 tokens."""
+    try:
+        import keras_hub
+    except ImportError:
+        return
+    model = keras_hub.models.BertBackbone(
+        vocabulary_size=VOCAB, num_layers=4, num_heads=4, hidden_dim=128, intermediate_dim=512, max_sequence_length=512
+    )
+    ids = padded_ids(256, 512)
+    x = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": (ids != 0).astype("int32")}
+    print()
+    print("time_budget: keras-hub BERT (4 layers, hidden 128), T=512, N=256")
+    t_pred = best_of(lambda: model.predict(x, batch_size=256, verbose=0), 2)
+    print(f"  predict on all 256: {t_pred:.2f} s")
+    for budget in (5.0, None):
+        start = time.perf_counter()
+        report = maskcheck.audit(model, x, time_budget=budget)
+        took = time.perf_counter() - start
+        print(
+            f"  audit, time_budget={budget}: {took:.2f} s, {report.meta['samples_traced']} sequences traced, "
+            f"{len(report.at_least('error'))} errors",
+            flush=True,
+        )
+
+
 def same_sample() -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
     print("warm: the best of three later calls (the audit's compiled RNN loops are cached per layer)")
@@ -175,11 +202,14 @@ def same_sample() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="*", default=[])
+    ap.add_argument("--budget", action="store_true", help="also show time_budget on a larger BERT")
     args = ap.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; keras {keras.__version__} ({keras.backend.backend()})"
     )
     same_sample()
+    if args.budget:
+        budget_case()
     if not args.sizes:
         return
     print()

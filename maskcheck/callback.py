@@ -29,7 +29,7 @@ from typing import Any
 from maskcheck.bridge import keras
 from maskcheck.errors import MaskcheckError
 from maskcheck.report import Finding, Report
-from maskcheck.settings import Settings, optional_logger, verbosity
+from maskcheck.settings import DEFAULT_TIME_BUDGET, Settings, optional_logger, verbosity
 from maskcheck.settings import steps as steps_value
 
 WHEN = ("train_begin", "epoch_end")
@@ -51,6 +51,8 @@ class AuditCallback(keras.callbacks.Callback):
         ignore: codes or prefixes that neither run nor fail, as in `maskcheck.audit`; an
             unknown code is a `MaskcheckError` here, not when `fit` starts.
         max_samples: sequences traced through the model (a positive integer).
+        time_budget: seconds the traced pass and probes may take before fewer sequences are
+            traced (default 30); None: no limit.
         steps: batches of `X_sample` to read (a positive integer), as `fit`'s `steps_per_epoch`;
             needed for an endless dataset only to read fewer than the default bound.
         verbose: as in Keras, True/False or 0, 1, 2: 0 (False) prints nothing, 1 (True) and 2
@@ -76,6 +78,7 @@ class AuditCallback(keras.callbacks.Callback):
         fail_on: str | None = "error",
         ignore: Iterable[str] | str = (),
         max_samples: int = 256,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
         steps: int | None = None,
         verbose: int = 1,
         logger: logging.Logger | None = None,
@@ -85,7 +88,9 @@ class AuditCallback(keras.callbacks.Callback):
             raise MaskcheckError("on", f"one of {', '.join(map(repr, WHEN))}", repr(on))
         if X_sample is None and (y_sample is not None or sample_weight is not None):
             raise MaskcheckError("X_sample", "inputs whenever y_sample or sample_weight is given", "None")
-        settings = Settings().merge({"ignore": ignore, "max_samples": max_samples})
+        settings = Settings().merge({"ignore": ignore, "max_samples": max_samples, "time_budget": time_budget})
+        if time_budget is None:
+            settings = settings.merge({"time_budget": "none"})
         if fail_on is not None:
             settings = settings.merge({"min_severity": fail_on}, lambda _: "fail_on")
         self._settings = settings
@@ -96,6 +101,7 @@ class AuditCallback(keras.callbacks.Callback):
         self.fail_on: str | None = None if fail_on is None else str(settings.min_severity)
         self.ignore = settings.ignore
         self.max_samples = settings.max_samples
+        self.time_budget = settings.time_budget
         self.steps = steps_value(steps, "steps")
         self.verbose = verbosity(verbose, "verbose")
         self.logger = optional_logger(logger, "logger")
@@ -140,6 +146,7 @@ class AuditCallback(keras.callbacks.Callback):
             self.y_sample,
             sample_weight=self.sample_weight,
             max_samples=self.max_samples,
+            time_budget=self.time_budget,
             ignore=self.ignore,
             steps=self.steps,
         )

@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "--max-samples", type=int, default=None, help="sequences traced through the model (default: 256)"
     )
     a.add_argument(
+        "--time-budget",
+        default=None,
+        metavar="SECONDS",
+        help="seconds the traced pass and probes may take before fewer sequences are traced "
+        "(default: 30; 'none': no limit)",
+    )
+    a.add_argument(
         "--custom-objects",
         action="append",
         default=[],
@@ -358,6 +365,7 @@ def _audit(args: argparse.Namespace) -> int:
         "ignore": args.ignore,
         "select": args.select,
         "max_samples": args.max_samples,
+        "time_budget": args.time_budget,
     }
     settings = load_settings().merge(
         flags, lambda key: "--" + key.replace("_", "-"), source="command line", add_ignore=False
@@ -394,6 +402,7 @@ def _audit(args: argparse.Namespace) -> int:
             y,
             sample_weight=w,
             max_samples=settings.max_samples,
+            time_budget=settings.time_budget,
             ignore=settings.ignore,
             select=settings.select,
             progress=False if args.quiet else None,

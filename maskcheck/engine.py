@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge.graph import output_names
+from maskcheck.budget import fit_to_budget
 from maskcheck.checks.registry import all_checks
 from maskcheck.data import DataSource, Progress, collect, front, input_specs
 from maskcheck.errors import MaskcheckError
@@ -19,7 +21,7 @@ from maskcheck.facts.mask_map import mask_map
 from maskcheck.facts.ordering import root_cause_first
 from maskcheck.facts.targets import check_targets
 from maskcheck.report import Finding, LayerTrace, Report, Severity
-from maskcheck.settings import Settings, flag, progress_enabled, strict_enabled
+from maskcheck.settings import DEFAULT_TIME_BUDGET, Settings, flag, progress_enabled, strict_enabled
 from maskcheck.settings import seed as seed_value
 from maskcheck.settings import steps as steps_value
 from maskcheck.synth import synthesize
@@ -73,6 +75,7 @@ def audit(
     *,
     sample_weight: Any = None,
     max_samples: int = 256,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
     steps: int | None = None,
     select: Iterable[str] | str | None = None,
     ignore: Iterable[str] | str | None = None,
@@ -85,7 +88,10 @@ def audit(
 
     X may be a NumPy array, a list/dict of arrays (multi-input), a `tf.data.Dataset`, a
     generator or a `keras.utils.PyDataset`; with `X=None` a post-padded probe batch is
-    synthesized from the model's input spec. Only `max_samples` sequences go through the model.
+    synthesized from the model's input spec. Only `max_samples` sequences go through the model,
+    fewer when tracing them all would take the model part (the traced pass and the padding probes)
+    over `time_budget` seconds (the report's notes and `meta["samples_traced"]` say how many);
+    `time_budget=None` traces all `max_samples`.
     `steps`: read at most this many batches of a dataset, generator or PyDataset (as `fit`'s
     `steps_per_epoch`); a source of unknown length is read for at most 1,000 batches by default.
     String inputs go through the model's preprocessing layers (or a keras-hub task's preprocessor)
@@ -99,6 +105,7 @@ def audit(
     _check_model(model)
     settings = Settings().merge({"max_samples": max_samples, "select": select, "ignore": ignore})
     max_samples = settings.max_samples
+    budget = math.inf if time_budget is None else Settings().merge({"time_budget": time_budget}).time_budget
     perturb = flag(perturb, "perturb")
     seed = seed_value(seed)
     strict = strict_enabled(strict)
@@ -146,16 +153,21 @@ def audit(
         notes.extend(source.cast_notes())
         notes.extend(sample.notes)
         notes.extend(_clip_ids(sample, layouts))
-        if sample.total_seen > sample.xs[0].shape[0]:
-            notes.append(
-                f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
-                f"{sample.xs[0].shape[0]} (max_samples={max_samples})."
-            )
+    collected = int(sample.xs[0].shape[0])
     notes.extend(_fixed_batch(model, sample))
     snap = _snapshot(model)
     checks = [c for c in all_checks() if settings.runs(c.code)]
     bar = Progress(len(checks) + 1, show_progress)
     try:
+        if not sample.synthesized:
+            cut = fit_to_budget(model, sample, budget)
+            if cut is not None:
+                notes.append(cut)
+            elif sample.total_seen > collected:
+                notes.append(
+                    f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
+                    f"{collected} (max_samples={max_samples})."
+                )
         trace = run_traced(model, sample.model_inputs())
         bar.step()
         if trace.error is not None and mask_failure(trace) is None:
@@ -209,6 +221,7 @@ def audit(
         "backend": kb.backend_name(),
         "samples_traced": int(sample.xs[0].shape[0]),
         "samples_seen": int(sample.total_seen),
+        "time_budget": None if math.isinf(budget) else budget,
         "synthesized": sample.synthesized,
         "checks_not_run": not_run,
     }
@@ -249,11 +262,7 @@ def _fixed_batch(model: Any, sample: Any) -> list[str]:
             f"at least {size} sequences: the model's stateful RNN layers run on batches of exactly {size}",
             f"{n}" if more_data else f"{n} sequences",
         )
-    sample.xs = [x[:size] for x in sample.xs]
-    if sample.y is not None:
-        sample.y = [v[:size] for v in sample.y]
-    if sample.w is not None:
-        sample.w = sample.w[:size]
+    sample.keep(size)
     return [
         f"the model has stateful RNN layers with a fixed batch size of {size}: the model ran on the "
         f"first {size} of {n} sequences (from fresh states, which were put back afterwards)."

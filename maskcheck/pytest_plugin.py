@@ -10,7 +10,8 @@ Installed with maskcheck (entry point `pytest11`), nothing to configure::
         maskcheck.assert_clean(model, X, y)
 
 Configuration, later wins: `[tool.maskcheck]` in pyproject.toml, then the ini options
-`maskcheck_ignore`, `maskcheck_min_severity`, `maskcheck_max_samples`, then the marker, then
+`maskcheck_ignore`, `maskcheck_min_severity`, `maskcheck_max_samples`, `maskcheck_time_budget`,
+then the marker, then
 the keyword arguments of `assert_clean`. Ignored codes add up across all of them.
 """
 
@@ -25,15 +26,16 @@ if TYPE_CHECKING:
     from maskcheck.report import Finding, Report
     from maskcheck.settings import Settings
 
-MARKER_KEYS = ("ignore", "min_severity", "max_samples")
+MARKER_KEYS = ("ignore", "min_severity", "max_samples", "time_budget")
 
 
 class MaskcheckFixture:
     """What the `maskcheck` fixture returns: audit and assert with the test's configuration.
 
     Attributes: `ignore` (codes or prefixes never failing `assert_clean`), `min_severity`
-    (lowest severity that fails), `max_samples` (sequences traced), `select` (codes to run, or
-    None for all) and `reports` (every report this test produced, in order). Every value is
+    (lowest severity that fails), `max_samples` (sequences traced), `time_budget` (seconds the
+    traced pass and probes may take; `math.inf`: no limit), `select` (codes to run, or None for
+    all) and `reports` (every report this test produced, in order). Every value is
     validated by `maskcheck.settings`, as `audit` validates its own.
     """
 
@@ -43,11 +45,18 @@ class MaskcheckFixture:
         min_severity: str = "error",
         max_samples: int = 256,
         select: Iterable[str] | str | None = None,
+        time_budget: float | str | None = None,
     ) -> None:
         from maskcheck.settings import Settings
 
         self.settings = Settings().merge(
-            {"ignore": ignore, "min_severity": min_severity, "max_samples": max_samples, "select": select}
+            {
+                "ignore": ignore,
+                "min_severity": min_severity,
+                "max_samples": max_samples,
+                "select": select,
+                "time_budget": time_budget,
+            }
         )
         self.reports: list[Report] = []
 
@@ -64,13 +73,17 @@ class MaskcheckFixture:
         return self.settings.max_samples
 
     @property
+    def time_budget(self) -> float:
+        return self.settings.time_budget
+
+    @property
     def select(self) -> tuple[str, ...] | None:
         return self.settings.select or None
 
     def __repr__(self) -> str:
         return (
             f"MaskcheckFixture(ignore={list(self.ignore)!r}, min_severity={self.min_severity!r}, "
-            f"max_samples={self.max_samples!r})"
+            f"max_samples={self.max_samples!r}, time_budget={self.time_budget!r})"
         )
 
     @property
@@ -79,11 +92,12 @@ class MaskcheckFixture:
         return self.reports[-1] if self.reports else None
 
     def audit(self, model: Any, X: Any = None, y: Any = None, **kwargs: Any) -> Report:
-        """`maskcheck.audit(model, X, y, **kwargs)` with the configured `max_samples`/`select`;
-        the report is also appended to `reports`."""
+        """`maskcheck.audit(model, X, y, **kwargs)` with the configured `max_samples`/`time_budget`/
+        `select`; the report is also appended to `reports`."""
         from maskcheck.engine import audit
 
         kwargs.setdefault("max_samples", self.max_samples)
+        kwargs.setdefault("time_budget", self.time_budget)
         if self.select is not None:
             kwargs.setdefault("select", self.select)
         report = audit(model, X, y, **kwargs)
@@ -134,12 +148,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "maskcheck_min_severity", "lowest severity that fails assert_clean: info, warning, error", default=""
     )
     parser.addini("maskcheck_max_samples", "sequences traced through the model (default 256)", default="")
+    parser.addini(
+        "maskcheck_time_budget",
+        "seconds the traced pass and probes may take before fewer sequences are traced (default 30; none: no limit)",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "maskcheck(ignore=[...], min_severity='error', max_samples=256): "
+        "maskcheck(ignore=[...], min_severity='error', max_samples=256, time_budget=30): "
         "configure the maskcheck fixture for this test",
     )
 
@@ -160,7 +179,7 @@ def fixture_for(config: pytest.Config, marker: pytest.Mark | None = None) -> Mas
         if marker.args or unknown:
             raise MaskcheckError(
                 "@pytest.mark.maskcheck",
-                "keyword arguments ignore=, min_severity=, max_samples=",
+                "keyword arguments ignore=, min_severity=, max_samples=, time_budget=",
                 f"positional {list(marker.args)!r}, unknown keywords {sorted(unknown)!r}",
             )
         settings = settings.merge(

@@ -14,6 +14,7 @@ ignore = ["MC104", "MC3"]      # codes or family prefixes (a comma-separated str
 select = ["MC1"]               # run only these codes or prefixes
 min_severity = "warning"       # lowest severity that fails: info, warning or error
 max_samples = 128              # sequences traced through the model
+time_budget = 30               # seconds for the traced pass and probes ("none": no limit)
 format = "json"                # CLI output: text, json or sarif
 ```
 
@@ -26,8 +27,10 @@ Strictness (a check that crashes raises instead of becoming a note) is an explic
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import math
 import numbers
 import re
 import sys
@@ -45,9 +48,12 @@ from maskcheck.checks import all_checks
 from maskcheck.errors import MaskcheckError, MaskcheckFailure
 from maskcheck.report import Finding, Report, Severity, failure_message
 
-KEYS = ("ignore", "select", "min_severity", "max_samples", "format")
+KEYS = ("ignore", "select", "min_severity", "max_samples", "time_budget", "format")
 FORMATS = ("text", "json", "sarif")
 DEFAULT_MAX_SAMPLES = 256
+# Seconds the model part of an audit may take before an expensive model is traced on fewer
+# sequences: a 12-layer BERT on a CPU takes minutes for 256 sequences of 512 tokens.
+DEFAULT_TIME_BUDGET = 30.0
 _CODES_HELP = "check codes such as 'MC101' or family prefixes such as 'MC1' that name at least one check"
 
 
@@ -99,6 +105,20 @@ def steps(value: Any, argument: str = "steps") -> int | None:
     return None if value is None else integer(value, argument, 1)
 
 
+def time_budget(value: Any, argument: str = "time_budget") -> float:
+    """Seconds (a positive number, or a numeric string) the traced pass and the probes may take
+    before fewer sequences are traced; "none" (or infinity) for no limit."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("none", "off", "inf"):
+            return math.inf
+        with contextlib.suppress(ValueError):
+            value = float(text)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not float(value) > 0:
+        raise MaskcheckError(argument, 'a positive number of seconds, or None (or "none") for no limit', repr(value))
+    return float(value)
+
+
 def seed(value: Any, argument: str = "seed") -> int:
     """A random seed: an integer >= 0 (NumPy's generators reject negative seeds)."""
     return integer(value, argument, 0)
@@ -148,6 +168,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "select": codes,
     "min_severity": severity,
     "max_samples": positive_int,
+    "time_budget": time_budget,
     "format": output_format,
 }
 
@@ -211,6 +232,7 @@ class Settings:
     select: tuple[str, ...] = ()
     min_severity: Severity = Severity.ERROR
     max_samples: int = DEFAULT_MAX_SAMPLES
+    time_budget: float = DEFAULT_TIME_BUDGET
     format: str = "text"
 
     def merge(
@@ -304,5 +326,6 @@ __all__ = [
     "steps",
     "strict",
     "strict_enabled",
+    "time_budget",
     "verbosity",
 ]

@@ -91,6 +91,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("max_samples zero", lambda: maskcheck.audit(model(), X, max_samples=0), "max_samples"),
     ("max_samples a float", lambda: maskcheck.audit(model(), X, max_samples=2.5), "max_samples"),
     ("max_samples a bool", lambda: maskcheck.audit(model(), X, max_samples=True), "max_samples"),
+    ("time_budget negative", lambda: maskcheck.audit(model(), X, time_budget=-1), "time_budget"),
+    ("time_budget a word", lambda: maskcheck.audit(model(), X, time_budget="soon"), "time_budget"),
     ("seed negative", lambda: maskcheck.audit(model(), X, seed=-1), "seed"),
     ("seed a string", lambda: maskcheck.audit(model(), X, seed="abc"), "seed"),
     ("seed negative without X", lambda: maskcheck.audit(model(), seed=-1), "seed"),
@@ -114,6 +116,16 @@ BAD: list[tuple[str, Any, str]] = [
         "marker with a bad max_samples",
         lambda: _marker(max_samples="many"),
         "@pytest.mark.maskcheck(max_samples",
+    ),
+    (
+        "marker with a bad time_budget",
+        lambda: _marker(time_budget=0),
+        "@pytest.mark.maskcheck(time_budget",
+    ),
+    (
+        "callback with a bad time_budget",
+        lambda: AuditCallback(X, time_budget=-2.0),
+        "time_budget",
     ),
     (
         "assert_clean ignoring an unknown code",

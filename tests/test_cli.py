@@ -186,6 +186,7 @@ def test_quiet_flag_is_an_argument_not_an_env_var(
         (["audit", "{ok.keras}", "--data", "{two.npz}"], ["--data", "one array for a single-input model"]),
         (["audit", "{ok.keras}", "--data", "{X.npy}", "--labels", "nolabels.npy"], ["--labels"]),
         (["audit", "{ok.keras}", "--data", "{X.npy}", "--max-samples", "0"], ["--max-samples"]),
+        (["audit", "{ok.keras}", "--data", "{X.npy}", "--time-budget", "soon"], ["--time-budget", "'soon'"]),
         (["audit", "{ok.keras}", "--data", "{X.npy}", "--ignore", "104"], ["ignore", "'104'"]),
         (["audit", "{ok.keras}", "--data", "{X.npy}", "-o", "no/such/dir/out.txt"], ["--output"]),
         (["audit", "{ok.keras}", "--data", "."], ["--data", "a directory"]),
@@ -201,6 +202,7 @@ def test_quiet_flag_is_an_argument_not_an_env_var(
         "npz-two-arrays",
         "missing-labels",
         "max-samples-0",
+        "time-budget-word",
         "bad-ignore",
         "unwritable-output",
         "directory-as-data",
@@ -370,6 +372,21 @@ def test_config_is_read_and_flags_win(
     code, out, _ = run(capsys, *args, "--ignore", "MC2", "--format", "text", "--max-samples", "8")
     assert code == 1  # --ignore replaces the configured ignore list
     assert "MC101 mask-dropped" in out and "(8 sequences traced)" in out
+
+
+def test_time_budget_flag_and_config(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], tmp_path: Path
+) -> None:
+    """A tiny budget traces the pilot's sequences only; "none" in the config lifts it again."""
+    n = 20
+    np.save(tmp_path / "X20.npy", C.padded_floats(n=n))
+    args = ["audit", files["bad.keras"], "--data", str(tmp_path / "X20.npy"), "--format", "json"]
+    doc = json.loads(run(capsys, *args, "--time-budget", "1e-9")[1])
+    assert doc["meta"]["samples_traced"] < n and doc["meta"]["time_budget"] == 1e-9
+    assert any("time_budget" in note for note in doc["notes"])
+    write_pyproject(tmp_path, 'time_budget = "none"\n')
+    doc = json.loads(run(capsys, *args)[1])
+    assert doc["meta"]["samples_traced"] == n and doc["meta"]["time_budget"] is None
 
 
 def test_config_in_a_parent_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,6 +60,13 @@ def test_keyword_ignore(maskcheck):
     assert "MC101" in report.codes
 
 
+@pytest.mark.maskcheck(max_samples=20, time_budget=1e-9)
+def test_time_budget_marker(maskcheck):
+    assert maskcheck.time_budget == 1e-9
+    report = maskcheck.audit(broken(), C.padded_floats(n=20))
+    assert report.meta["samples_traced"] < 20 and report.meta["time_budget"] == 1e-9
+
+
 @pytest.mark.maskcheck(min_severity="fatal")
 def test_bad_marker(maskcheck):
     pass
@@ -82,7 +89,7 @@ def test_plugin_end_to_end(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml(textwrap.dedent(PYPROJECT))
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_inprocess("-q")
-    result.assert_outcomes(passed=4, failed=1, errors=1)
+    result.assert_outcomes(passed=5, failed=1, errors=1)
     out = result.stdout.str()
     # the failure is readable: message, the layer table and each finding with its fix
     result.stdout.fnmatch_lines(
@@ -115,6 +122,8 @@ def report_with(*severities: str) -> Report:
 
 
 def test_fixture_object_thresholds_and_ignores() -> None:
+    assert MaskcheckFixture(time_budget="none").time_budget == float("inf")
+    assert MaskcheckFixture().time_budget == 30.0
     fx = MaskcheckFixture(ignore=["mc102"], min_severity="warning", max_samples=8)
     report = report_with("error", "warning", "info")  # MC101 error, MC102 warning, MC103 info
     assert fx.ignore == ("MC102",)

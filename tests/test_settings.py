@@ -65,6 +65,9 @@ def test_merge_precedence_later_sources_win_and_ignores_add_up() -> None:
     # the command line's --ignore replaces the configured list instead
     assert project.merge({"ignore": "MC3"}, add_ignore=False).ignore == ("MC3",)
     assert Settings().merge({"max_samples": "8"}, text=True).max_samples == 8
+    assert Settings().merge({"time_budget": "2.5"}, text=True).time_budget == 2.5
+    assert Settings().merge({"time_budget": "none"}, text=True).time_budget == float("inf")
+    assert Settings().merge({"time_budget": 10}).time_budget == 10.0
 
 
 def test_one_rule_and_one_message_wherever_a_value_is_given() -> None:

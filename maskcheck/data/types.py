@@ -51,6 +51,14 @@ class Sample:
     synthesized: bool = False
     notes: list[str] = field(default_factory=list)
 
+    def keep(self, k: int) -> None:
+        """Keep only the first `k` sequences (inputs, targets and weights alike)."""
+        self.xs = [x[:k] for x in self.xs]
+        if self.y is not None:
+            self.y = [v[:k] for v in self.y]
+        if self.w is not None:
+            self.w = self.w[:k]
+
     def model_inputs(self) -> Any:
         if self.structure == "single":
             return self.xs[0]

@@ -1,0 +1,145 @@
+"""What keeps an audit cheap must not change what it finds: the padding probes run on a spread
+subset of the padded sequences, RNN loops run compiled with the current weights, and an expensive
+model is traced on fewer sequences within `time_budget`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import maskcheck
+from maskcheck import bridge as kb
+from maskcheck.bridge import keras, patch
+from maskcheck.errors import MaskcheckError
+from maskcheck.facts.probe import PROBE_ROWS, probe_rows
+from maskcheck.trace import run_traced
+
+pytestmark = pytest.mark.backends
+
+layers = keras.layers
+T, F = 12, 3
+
+
+def _late_padding(n: int = 200, first_padded: int = 120) -> np.ndarray:
+    """Sequences 0..first_padded-1 fill all T steps; the later ones are post-padded to 6..11 steps."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((n, T, F)) + 0.5).astype("float32")
+    for i in range(first_padded, n):
+        x[i, 6 + i % 6 :] = 0.0
+    return x
+
+
+def _conv_tagger(batch: int | None = None) -> Any:
+    """Masking -> Conv1D(kernel 3): the convolution drops the mask and mixes padded steps into the
+    last real step (MC101, and MC108 on the samples that have padding)."""
+    inp = keras.Input(batch_shape=(batch, T, F))
+    h = layers.Conv1D(4, 3, padding="same")(layers.Masking(0.0)(inp))
+    return keras.Model(inp, layers.Dense(2)(h))
+
+
+def test_probe_rows_are_padded_and_spread_over_the_padding() -> None:
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 41, size=300)
+    lengths[:50] = 40  # 50 sequences without padding
+    padded = np.arange(40)[None, :] >= lengths[:, None]
+    rows = probe_rows(_conv_tagger(), padded)
+    assert rows is not None and 0 < rows.size <= PROBE_ROWS
+    assert np.array_equal(rows, np.unique(rows))  # sorted, no repeats
+    amount = padded.sum(axis=1)
+    assert (amount[rows] > 0).all()
+    assert amount[rows].max() == amount.max() and amount[rows].min() == amount[amount > 0].min()
+
+
+def test_small_samples_and_fixed_batch_models_probe_every_row() -> None:
+    padded = np.zeros((PROBE_ROWS, 5), dtype=bool)
+    padded[:, -1] = True
+    assert probe_rows(_conv_tagger(), padded) is None  # no more than PROBE_ROWS sequences
+    many = np.zeros((PROBE_ROWS * 2, 5), dtype=bool)
+    many[:, -1] = True
+    assert probe_rows(_conv_tagger(), many) is not None
+    assert probe_rows(_conv_tagger(batch=PROBE_ROWS * 2), many) is None  # a fixed batch size
+
+
+def test_probe_subset_reports_samples_by_their_index_in_x() -> None:
+    x = _late_padding()
+    report = maskcheck.audit(_conv_tagger(), x, seed=0)
+    leak = [f for f in report.findings if f.code == "MC108"]
+    assert leak, report
+    samples = leak[0].details["samples"]
+    assert samples and all(s >= 120 for s in samples), samples  # only those sequences have padding
+
+
+def test_fixed_batch_model_is_probed_on_its_whole_batch() -> None:
+    n = PROBE_ROWS * 2
+    report = maskcheck.audit(_conv_tagger(batch=n), _late_padding(n=n, first_padded=n // 2), seed=0)
+    assert {"MC101", "MC108"} <= {f.code for f in report.findings}, report
+
+
+def _lstm_model(t: int) -> Any:
+    inp = keras.Input((t, F))
+    h = layers.LSTM(4, return_sequences=True, name="lstm")(layers.Masking(0.0)(inp))
+    return keras.Model(inp, layers.Dense(2)(h))
+
+
+def test_compiled_rnn_loop_uses_the_current_weights() -> None:
+    """The compiled loop is cached per layer: weights changed since (by `fit`) must be used."""
+    from maskcheck.synth import padded_floats
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 12
+    model = _lstm_model(t)
+    x = padded_floats(n=6, t=t)
+    first = kb.to_numpy(run_traced(model, x).outputs[0])
+    np.testing.assert_allclose(first, kb.to_numpy(model(x, training=False)), rtol=1e-4, atol=1e-5)
+    lstm = model.get_layer("lstm")
+    if kb.backend_name() in ("tensorflow", "jax"):
+        assert lstm in patch._compiled, "the LSTM's loop ran compiled"
+    lstm.set_weights([w * 0.5 + 0.1 for w in lstm.get_weights()])
+    second = kb.to_numpy(run_traced(model, x).outputs[0])
+    np.testing.assert_allclose(second, kb.to_numpy(model(x, training=False)), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(first, second)
+
+
+def test_probe_of_a_subset_reuses_the_compiled_loop() -> None:
+    """A probe on fewer rows than the trace gives the same outputs for those rows."""
+    from maskcheck.synth import padded_floats
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 12
+    model = _lstm_model(t)
+    x = padded_floats(n=PROBE_ROWS + 16, t=t)
+    full = kb.to_numpy(run_traced(model, x).outputs[0])
+    rows = np.arange(0, x.shape[0], 3)
+    part = kb.to_numpy(run_traced(model, x[rows]).outputs[0])
+    np.testing.assert_allclose(part, full[rows], rtol=1e-4, atol=1e-5)
+
+
+# -- time_budget ---------------------------------------------------------------------------------
+
+
+def test_expensive_model_is_traced_on_fewer_sequences_within_the_budget() -> None:
+    x = _late_padding(n=200, first_padded=0)
+    report = maskcheck.audit(_conv_tagger(), x, seed=0, time_budget=1e-6)
+    assert report.meta["samples_traced"] < 200
+    assert report.meta["samples_seen"] == 200
+    assert any("time_budget" in note for note in report.notes), report.notes
+    assert {"MC101", "MC108"} <= {f.code for f in report.findings}, report  # still found
+    assert "sequences traced" in report.to_text()
+
+
+def test_no_budget_traces_max_samples() -> None:
+    x = _late_padding(n=200, first_padded=0)
+    report = maskcheck.audit(_conv_tagger(), x, seed=0, time_budget=None)
+    assert report.meta["samples_traced"] == 200
+    assert not any("time_budget" in note for note in report.notes)
+
+
+def test_cheap_model_is_traced_whole_under_the_default_budget() -> None:
+    report = maskcheck.audit(_conv_tagger(), _late_padding(n=200), seed=0)
+    assert report.meta["samples_traced"] == 200
+
+
+@pytest.mark.parametrize("bad", [0, -1.5, "fast", True, float("nan")])
+def test_bad_time_budget(bad: Any) -> None:
+    with pytest.raises(MaskcheckError, match="time_budget"):
+        maskcheck.audit(_conv_tagger(), _late_padding(n=8, first_padded=0), time_budget=bad)
