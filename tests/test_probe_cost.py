@@ -45,6 +45,9 @@ def test_probe_rows_are_padded_and_spread_over_the_padding() -> None:
     lengths[:50] = 40  # 50 sequences without padding
     padded = np.arange(40)[None, :] >= lengths[:, None]
     rows = probe_rows(_conv_tagger(), padded)
+    if kb.backend_name() == "jax":
+        assert rows is None  # a new shape would compile every op again
+        return
     assert rows is not None and 0 < rows.size <= PROBE_ROWS
     assert np.array_equal(rows, np.unique(rows))  # sorted, no repeats
     amount = padded.sum(axis=1)
@@ -58,7 +61,7 @@ def test_small_samples_and_fixed_batch_models_probe_every_row() -> None:
     assert probe_rows(_conv_tagger(), padded) is None  # no more than PROBE_ROWS sequences
     many = np.zeros((PROBE_ROWS * 2, 5), dtype=bool)
     many[:, -1] = True
-    assert probe_rows(_conv_tagger(), many) is not None
+    assert (probe_rows(_conv_tagger(), many) is None) == (kb.backend_name() == "jax")
     assert probe_rows(_conv_tagger(batch=PROBE_ROWS * 2), many) is None  # a fixed batch size
 
 
@@ -93,8 +96,8 @@ def test_compiled_rnn_loop_uses_the_current_weights() -> None:
     first = kb.to_numpy(run_traced(model, x).outputs[0])
     np.testing.assert_allclose(first, kb.to_numpy(model(x, training=False)), rtol=1e-4, atol=1e-5)
     lstm = model.get_layer("lstm")
-    if kb.backend_name() in ("tensorflow", "jax"):
-        assert lstm in patch._compiled, "the LSTM's loop ran compiled"
+    if kb.backend_name() in ("tensorflow", "jax", "torch"):
+        assert lstm in patch._compiled, "the LSTM's loop ran compiled (unhooked on PyTorch)"
     lstm.set_weights([w * 0.5 + 0.1 for w in lstm.get_weights()])
     second = kb.to_numpy(run_traced(model, x).outputs[0])
     np.testing.assert_allclose(second, kb.to_numpy(model(x, training=False)), rtol=1e-4, atol=1e-5)

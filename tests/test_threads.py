@@ -75,7 +75,7 @@ def test_keras_calls_in_other_threads_are_not_recorded_or_blocked() -> None:
 
     def predict_loop() -> None:
         while not done.is_set():
-            outputs.append(np.asarray(busy(x)))
+            outputs.append(keras.ops.convert_to_numpy(busy(x)))
 
     worker = threading.Thread(target=predict_loop)
     worker.start()

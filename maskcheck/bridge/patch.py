@@ -145,14 +145,15 @@ def suspended() -> Iterator[None]:
 def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | None:
     """For a Keras 3 RNN (or TimeDistributed) layer: its `call` compiled (`tf.function` over at
     least `COMPILE_RNN_MIN_STEPS` steps on TensorFlow; `jax.jit` on JAX, where an eager `lax.scan`
-    compiles its loop again on every call), run with the hooks suspended (the cell's per-step calls
-    are Keras' own business; the RNN's masks in and out are still recorded at its boundary). None
-    where the eager call should be used."""
+    compiles its loop again on every call; on PyTorch, over as many steps, the eager loop itself),
+    run with the hooks suspended (the cell's per-step calls are Keras' own business; the RNN's
+    masks in and out are still recorded at its boundary). None where the hooked eager call
+    should be used."""
     from keras import backend, layers
 
     loops = (layers.RNN, layers.TimeDistributed)  # both step through time in Python when eager
     name = backend.backend()
-    if name not in ("tensorflow", "jax") or not isinstance(layer, loops) or not args:
+    if name not in ("tensorflow", "jax", "torch") or not isinstance(layer, loops) or not args:
         return None
     if layer in _not_compilable:
         return None
@@ -171,6 +172,8 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
         if getattr(layer, "stateful", False):
             return None  # its states are assigned in place, which a stateless jitted call drops
         fn = _jax_compiled(layer, unbound)
+    elif name == "torch":
+        fn = _unhooked(layer, unbound)
     else:
         import tensorflow as tf
 
@@ -179,6 +182,52 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
         fn = _tf_compiled(layer, unbound)
     _compiled[layer] = fn
     return fn
+
+
+def _batch_padded(fn: Call) -> Call:
+    """`fn` (a compiled RNN or TimeDistributed call) with a smaller batch than one it ran on before
+    (a probe on a subset of the traced sample) padded up to that batch with zero rows and the
+    result cut back: a compiled function is specialised to its shapes, and tracing it again costs
+    more (a TensorFlow retrace, an XLA compile: 0.3-1 s a layer) than the padding rows' compute.
+    The rows of an RNN or TimeDistributed call are independent, so the padding changes nothing
+    in the others."""
+    from keras import ops, tree
+
+    batch_for: dict[Any, int] = {}  # the largest batch seen for each signature (the other dims)
+
+    def call(*a: Any, **k: Any) -> Any:
+        leaves = [x for x in tree.flatten((a, k)) if hasattr(x, "shape")]
+        n = leaves[0].shape[0] if leaves and len(leaves[0].shape) else None
+        if n is None or any(len(x.shape) == 0 or x.shape[0] != n for x in leaves):
+            return fn(*a, **k)
+        others = tuple(sorted((key, repr(v)) for key, v in k.items() if not hasattr(v, "shape")))
+        signature = (others, tuple((tuple(x.shape[1:]), str(x.dtype)) for x in leaves))
+        size = batch_for.get(signature, 0)
+        if size <= n:
+            batch_for[signature] = int(n)
+            return fn(*a, **k)
+
+        def grow(x: Any) -> Any:
+            if not hasattr(x, "shape"):
+                return x
+            return ops.concatenate([x, ops.zeros((size - n, *x.shape[1:]), dtype=x.dtype)], axis=0)
+
+        out = fn(*tree.map_structure(grow, a), **tree.map_structure(grow, k))
+        return tree.map_structure(lambda x: x[:n] if hasattr(x, "shape") else x, out)
+
+    return call
+
+
+def _unhooked(layer: Any, unbound: Call) -> Call:
+    """The eager loop with the hooks suspended (PyTorch, where `predict` loops in Python too):
+    recording every step's cell call cost as much again as the loop itself."""
+    ref = weakref.ref(layer)
+
+    def run(*a: Any, **k: Any) -> Any:
+        with suspended():
+            return unbound(ref(), *a, **k)
+
+    return run
 
 
 def _tf_compiled(layer: Any, unbound: Call) -> Call:
@@ -193,8 +242,8 @@ def _tf_compiled(layer: Any, unbound: Call) -> Call:
     compiled = tf.function(run, reduce_retracing=True)
 
     def quiet(*a: Any, **k: Any) -> Any:
-        # Each pass traces a sample of another size (probes take subsets): TensorFlow warns
-        # about retracing, which is expected here and says nothing to the user.
+        # A sample of another size (the time_budget pilot, a larger batch) traces again:
+        # TensorFlow warns about retracing, which is expected here and says nothing to the user.
         logger = tf.get_logger()
         level = logger.level
         logger.setLevel("ERROR")
@@ -203,23 +252,16 @@ def _tf_compiled(layer: Any, unbound: Call) -> Call:
         finally:
             logger.setLevel(level)
 
-    return quiet
+    return _batch_padded(quiet)
 
 
 def _jax_compiled(layer: Any, unbound: Call) -> Call:
     """`jax.jit` of the layer's call, its variables' current values passed in on every call
-    (through a `StatelessScope`), so weights changed since (by `fit`) are never stale.
-
-    XLA compiles once per shape (about a second for an LSTM): a smaller batch than one compiled
-    before (a probe on a subset of the traced sample) is padded up to it with zero rows and the
-    result cut back, so one audit compiles each layer once. The rows of an RNN or TimeDistributed
-    call are independent, so the padding rows change nothing in the others."""
+    (through a `StatelessScope`), so weights changed since (by `fit`) are never stale."""
     import jax
-    import jax.numpy as jnp
     from keras import StatelessScope
 
     ref = weakref.ref(layer)
-    batch_for: dict[Any, int] = {}  # the batch size compiled for each signature (the rest of the shapes)
 
     def run(values: list[Any], statics: tuple[tuple[str, Any], ...], *a: Any, **k: Any) -> Any:
         lay: Any = ref()
@@ -233,25 +275,10 @@ def _jax_compiled(layer: Any, unbound: Call) -> Call:
         statics = tuple(sorted((key, v) for key, v in k.items() if key not in arrays))
         if not all(hasattr(v, "shape") for v in a):
             raise TypeError("a positional argument that is not an array")  # the caller runs it eagerly
-        leaves = jax.tree_util.tree_leaves((a, arrays))
-        n = int(leaves[0].shape[0])
-        if any(len(x.shape) == 0 or int(x.shape[0]) != n for x in leaves):
-            raise TypeError("arguments without one batch axis")
-        signature = (statics, tuple((tuple(x.shape[1:]), str(x.dtype)) for x in leaves))
-        size = batch_for.get(signature, 0)
         live: Any = ref()
-        values = [v.value for v in live.variables]
-        if size <= n:
-            batch_for[signature] = n
-            return jitted(values, statics, *a, **arrays)
+        return jitted([v.value for v in live.variables], statics, *a, **arrays)
 
-        def grow(x: Any) -> Any:
-            return jnp.concatenate([x, jnp.zeros((size - n, *x.shape[1:]), x.dtype)])
-
-        out = jitted(values, statics, *jax.tree_util.tree_map(grow, a), **jax.tree_util.tree_map(grow, arrays))
-        return jax.tree_util.tree_map(lambda x: x[:n], out)
-
-    return call
+    return _batch_padded(call)
 
 
 @contextlib.contextmanager

@@ -71,9 +71,13 @@ PROBE_ROWS = 64
 def probe_rows(model: Any, padded: np.ndarray | None) -> np.ndarray | None:
     """The rows a perturbation probe re-runs: at most `PROBE_ROWS` of the sequences that have
     padded steps (`padded`: (samples, steps) bool), spread evenly over how much padding they have,
-    in sample order. None: every row (a small sample, no step-wise padding, or a model that only
-    runs on its fixed batch size)."""
+    in sample order. None: every row (a small sample, no step-wise padding, a model that only
+    runs on its fixed batch size, or the JAX backend)."""
     if padded is None or padded.ndim != 2 or padded.shape[0] <= PROBE_ROWS:
+        return None
+    if kb.backend_name() == "jax":
+        # Eager JAX compiles every operation for each new shape: a probe on fewer rows than the
+        # trace compiles the whole model again op by op (seconds), more than it saves.
         return None
     if stateful_batch_size(model) is not None or _fixed_batch_input(model):
         return None

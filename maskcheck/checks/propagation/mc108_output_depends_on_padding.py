@@ -30,9 +30,11 @@ class OutputDependsOnPadding(Check):
     change with batch composition and padding length, and the model learns from padding.
 
     ## Known problems
-    It costs a second forward pass (two more, on at most 32 sequences each, with a variable time
-    axis), and is skipped when the
-    audit is run without the perturbation (`perturb=False`). Only the outputs of layers that
+    It costs a second forward pass on at most 64 of the traced sequences (those with padding,
+    spread from the least to the most padded; all of them for a model with a fixed batch size),
+    two more on at most 32 sequences each with a variable time axis, and is skipped when the
+    audit is run without the perturbation (`perturb=False`). A leak that shows only in sequences
+    the probe did not re-run is missed. Only the outputs of layers that
     create a mask are perturbed: a mask computed by hand and passed as `mask=` is not, so a leak
     past it goes unseen. The noise is drawn once, from the audit's seed; a leak that this one
     draw happens not to move is missed. An output that is aligned with a mask source's time axis
