@@ -26,8 +26,8 @@ from maskcheck.bridge.graph import (
     node_outputs,
     sublayers,
 )
-from maskcheck.bridge.kinds import is_legacy_op
-from maskcheck.bridge.patch import compiled_rnn_call, instrumented, not_compilable
+from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
+from maskcheck.bridge.patch import compiled_rnn_call, instrumented, not_compilable, suspended
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -257,7 +257,13 @@ class _Tracer:
         out = None
         try:
             compiled = compiled_rnn_call(layer, bound, args)
-            if compiled is None:
+            if compiled is None and is_kind(layer, MULTI_HEAD_ATTENTION):
+                # Its internals (projections, the masked softmax) hold the attention scores, by
+                # far the largest tensors of a Transformer (1 GB of 1.5 GB for a 4-layer BERT
+                # over 512 tokens, 32 sequences): its masks are recorded at its boundary.
+                with suspended():
+                    out = bound(*args, **kwargs)
+            elif compiled is None:
                 out = bound(*args, **kwargs)
             else:
                 try:

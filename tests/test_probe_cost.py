@@ -146,3 +146,21 @@ def test_cheap_model_is_traced_whole_under_the_default_budget() -> None:
 def test_bad_time_budget(bad: Any) -> None:
     with pytest.raises(MaskcheckError, match="time_budget"):
         maskcheck.audit(_conv_tagger(), _late_padding(n=8, first_padded=0), time_budget=bad)
+
+
+def test_attention_internals_are_not_kept_but_its_masks_are() -> None:
+    """MultiHeadAttention's internals hold the attention scores, the largest tensors of a
+    Transformer: the trace records the layer's boundary (masks in and out) and nothing inside."""
+    inp = keras.Input((T,), dtype="int32")
+    e = layers.Embedding(50, 8, mask_zero=True)(inp)
+    a = layers.MultiHeadAttention(2, 4, name="mha")(e, e)
+    model = keras.Model(inp, layers.Dense(2)(layers.GlobalAveragePooling1D()(layers.Add()([e, a]))))
+    ids = np.random.default_rng(0).integers(1, 50, size=(16, T))
+    ids[8:, 7:] = 0
+    trace = run_traced(model, ids)
+    mha = next(ev for ev in trace.events if ev.name == "mha")
+    assert not mha.children and not any(ev.parent is mha for ev in trace.events)
+    assert mha.has_received_mask and mha.has_output_mask
+    report = maskcheck.audit(model, ids, seed=0)
+    assert not report.at_least("error"), report
+    assert [row for row in report.layers if row.path.startswith("mha/")] == []

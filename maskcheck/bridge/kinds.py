@@ -21,6 +21,7 @@ CUDNN_RNN = ("LSTM", "GRU")
 SEQUENCE_WRAPPERS = ("RNN", "Bidirectional", "TimeDistributed")
 TIME_DISTRIBUTED = ("TimeDistributed",)
 ATTENTION = ("MultiHeadAttention", "Attention", "AdditiveAttention")
+MULTI_HEAD_ATTENTION = ("MultiHeadAttention",)
 SEQUENTIAL = ("Sequential",)
 MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot")
 POOLING_OVER_TIME = (
