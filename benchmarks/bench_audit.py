@@ -180,7 +180,7 @@ def budget_case() -> None:
 
 def same_sample() -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
-    print("warm: the best of three later calls (the audit's compiled RNN loops are cached per layer)")
+    print("warm: the best of five later calls (the audit's compiled RNN loops are cached per layer)")
     print(f"{'model':50s} {'predict cold':>12s} {'audit cold':>10s} {'ratio':>6s} {'predict warm':>12s} {'audit warm':>10s} {'ratio':>6s}")
     cases = (case_bilstm_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000)
     for make in cases:
@@ -190,8 +190,8 @@ def same_sample() -> None:
         name, model, x, y = built
         p_cold = best_of(lambda m=model, d=x: m.predict(d, batch_size=256, verbose=0), 1)
         a_cold = best_of(lambda m=model, d=x, t=y: maskcheck.audit(m, d, t), 1)
-        p_warm = best_of(lambda m=model, d=x: m.predict(d, batch_size=256, verbose=0), 3)
-        a_warm = best_of(lambda m=model, d=x, t=y: maskcheck.audit(m, d, t), 3)
+        p_warm = best_of(lambda m=model, d=x: m.predict(d, batch_size=256, verbose=0), 5)
+        a_warm = best_of(lambda m=model, d=x, t=y: maskcheck.audit(m, d, t), 5)
         print(
             f"{name:50s} {p_cold:12.2f} {a_cold:10.2f} {a_cold / p_cold:6.2f} "
             f"{p_warm:12.2f} {a_warm:10.2f} {a_warm / p_warm:6.2f}",

@@ -130,6 +130,28 @@ def test_expensive_model_is_traced_on_fewer_sequences_within_the_budget() -> Non
     assert "sequences traced" in report.to_text()
 
 
+def test_pilot_runs_only_when_the_estimate_comes_near_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maskcheck import budget
+
+    pilots: list[int] = []
+    real = budget.run_traced
+
+    def counting(*a: Any, **k: Any) -> Any:
+        pilots.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(budget, "run_traced", counting)
+    model, x = _conv_tagger(), _late_padding(n=200, first_padded=0)
+    assert maskcheck.audit(model, x, time_budget=1000).meta["samples_traced"] == 200
+    assert pilots == []  # the estimate is far below the budget: nothing measured
+    monkeypatch.setattr(budget, "estimated_seconds", lambda *a: 1e6)
+    assert maskcheck.audit(model, x, time_budget=1000).meta["samples_traced"] == 200
+    assert len(pilots) == 1  # measured once, and it fits
+    pilots.clear()
+    assert maskcheck.audit(model, x, time_budget=1e-6).meta["samples_traced"] == budget.PILOT
+    assert len(pilots) == 2  # measured again warm before cutting
+
+
 def test_no_budget_traces_max_samples() -> None:
     x = _late_padding(n=200, first_padded=0)
     report = maskcheck.audit(_conv_tagger(), x, seed=0, time_budget=None)
