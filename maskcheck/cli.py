@@ -376,11 +376,16 @@ def _audit(args: argparse.Namespace) -> int:
     X = _load_array(args.data, "--data")
     y = _load_array(args.labels, "--labels") if args.labels else None
     w = _load_array(args.sample_weight, "--sample-weight") if args.sample_weight else None
-    if isinstance(w, dict):
-        raise MaskcheckError("--sample-weight", "one array in a .npy file", f"{args.sample_weight!r}")
     model = _load_model(args.model, args.custom_objects, args.unsafe_load)
     X = _positional(X, [getattr(t, "name", None) for t in getattr(model, "inputs", None) or []])
     y = _positional(y, list(getattr(model, "output_names", None) or []))
+    w = _positional(w, list(getattr(model, "output_names", None) or []))
+    if isinstance(w, dict) and len(getattr(model, "outputs", None) or []) <= 1:
+        if len(w) != 1:
+            raise MaskcheckError(
+                "--sample-weight", "one array for a single-output model", f"{len(w)} arrays in {args.sample_weight!r}"
+            )
+        w = next(iter(w.values()))
     if isinstance(X, dict) and len(getattr(model, "inputs", None) or []) <= 1:
         if len(X) != 1:
             raise MaskcheckError(

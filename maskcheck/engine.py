@@ -174,7 +174,7 @@ def audit(
             raise MaskcheckError(
                 "model", "a model that runs on X (training=False)", f"it raised {_describe(trace.error)}"
             ) from None
-        check_targets(model, trace, sample.y, sample.w)
+        check_targets(model, trace, sample.y, sample.w, sample.w_out)
         ctx = AuditContext(
             model=model,
             inputs=sample.xs,
@@ -183,6 +183,7 @@ def audit(
             symbolic=symbolic_output_masks(model),
             y=sample.y,
             sample_weight=sample.w,
+            sample_weights=sample.w_out,
             synthesized=sample.synthesized,
             options=AuditOptions(max_samples=max_samples, seed=seed, perturb=perturb),
             layouts=layouts,

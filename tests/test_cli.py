@@ -389,6 +389,25 @@ def test_time_budget_flag_and_config(
     assert doc["meta"]["samples_traced"] == n and doc["meta"]["time_budget"] is None
 
 
+def test_sample_weights_per_output_from_an_npz(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--sample-weight takes an .npz with one array per output, by output name or positionally."""
+    from tests.test_model_kinds import two_head_data, unmasked_two_heads
+
+    x, y = two_head_data()
+    unmasked_two_heads().save(tmp_path / "two.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "y.npz", **y)
+    real = (x != 0).astype("float32")
+    np.savez(tmp_path / "w.npz", tags=real, cls=np.ones(12, "float32"))
+    np.savez(tmp_path / "w_positional.npz", np.ones(12, "float32"), real)  # Keras' key order: cls, tags
+    np.savez(tmp_path / "w_ones.npz", tags=np.ones((12, 10), "float32"))
+    args = ["audit", str(tmp_path / "two.keras"), "--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npz")]
+    for weights, fires in (("w.npz", False), ("w_positional.npz", False), ("w_ones.npz", True)):
+        _, out, err = run(capsys, *args, "--sample-weight", str(tmp_path / weights), "--format", "json")
+        codes = [f["code"] for f in json.loads(out)["findings"]]
+        assert ("MC305" in codes) == fires, (weights, codes, err)
+
+
 def test_config_in_a_parent_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_pyproject(tmp_path, 'ignore = "MC104, MC3"\nmin_severity = "warning"\n')
     sub = tmp_path / "a" / "b"

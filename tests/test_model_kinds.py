@@ -284,3 +284,81 @@ def test_a_mask_of_the_wrong_shape_is_mc105_at_the_failing_layer() -> None:
     )
     found = [f for f in maskcheck.audit(model, C.padded_floats(n=8)).findings if f.code == "MC105"]
     assert any("failed at" in f.message and "(8, 10)" in f.message for f in found)
+
+
+# -- sample weights per output (a dict keyed by output name, or a list), as `fit` takes them -------
+
+
+def unmasked_two_heads() -> Any:
+    """No mask anywhere: only a per-step sample weight keeps the tags' padding out of the loss."""
+    inp = keras.Input((10,), dtype="int32")
+    h = layers.LSTM(8, return_sequences=True)(layers.Embedding(20, 8)(inp))
+    tags = layers.Dense(4, activation="softmax", name="tagger")(h)
+    cls = layers.Dense(1, activation="sigmoid", name="classifier")(layers.GlobalAveragePooling1D()(h))
+    model = keras.Model(inp, {"tags": tags, "cls": cls})
+    model.compile(loss={"tags": "sparse_categorical_crossentropy", "cls": "binary_crossentropy"})
+    return model
+
+
+def _mc305_outputs(report: maskcheck.Report) -> list[str]:
+    return [f.message.split("'")[1] for f in report.findings if f.code == "MC305"]
+
+
+def test_sample_weights_per_output_reach_their_output() -> None:
+    x, y = two_head_data()
+    real = (x != 0).astype("float32")
+    model = unmasked_two_heads()
+    model.fit(x, y, sample_weight={"tags": real, "cls": np.ones(12, "float32")}, epochs=1, verbose=0)  # fit takes it
+    for weights in (
+        {"tags": real, "cls": np.ones(12, "float32")},
+        {"tags": real},  # an output without weights
+        [np.ones(12, "float32"), real],  # a list, in Keras' (key) order: cls, tags
+    ):
+        assert _mc305_outputs(maskcheck.audit(model, x, y, sample_weight=weights)) == [], weights
+    counted = maskcheck.audit(model, x, y, sample_weight={"tags": np.ones((12, 10), "float32")})
+    assert _mc305_outputs(counted) == ["tags"]
+
+
+def test_sample_weights_per_output_from_a_dataset() -> None:
+    tf = pytest.importorskip("tensorflow")
+    x, y = two_head_data()
+    w = {"tags": (x != 0).astype("float32"), "cls": np.ones(12, "float32")}
+    ds = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(4)
+    assert _mc305_outputs(maskcheck.audit(unmasked_two_heads(), ds)) == []
+    ones = {"tags": np.ones((12, 10), "float32"), "cls": np.ones(12, "float32")}
+    ds = tf.data.Dataset.from_tensor_slices((x, y, ones)).batch(4)
+    assert _mc305_outputs(maskcheck.audit(unmasked_two_heads(), ds)) == ["tags"]
+
+
+def test_per_sample_weight_for_one_masked_output_names_it() -> None:
+    x, y = two_head_data()
+    report = maskcheck.audit(two_heads("cls first"), x, y, sample_weight={"tags": np.ones(12, "float32")})
+    found = [f for f in report.findings if f.code == "MC308"]
+    assert len(found) == 1 and found[0].message.startswith("sample_weight['tags'] has shape (12,)")
+    assert "{'tags': w[:, None]" in found[0].fix
+    quiet = maskcheck.audit(two_heads("cls first"), x, y, sample_weight={"cls": np.ones(12, "float32")})
+    assert "MC308" not in quiet.codes
+
+
+def test_sample_weights_per_output_with_unknown_keys_or_rows() -> None:
+    x, y = two_head_data()
+    with pytest.raises(MaskcheckError, match=r"^sample_weight: .*output names"):
+        maskcheck.audit(two_heads("tags first"), x, y, sample_weight={"tag": np.ones(12)})
+    with pytest.raises(MaskcheckError, match=r"^sample_weight\['tags'\]: expected 12 rows"):
+        maskcheck.audit(two_heads("tags first"), x, y, sample_weight={"tags": np.ones((5, 10))})
+    with pytest.raises(MaskcheckError, match=r"^sample_weight\['tags'\]: .*per step"):
+        maskcheck.audit(two_heads("tags first"), x, y, sample_weight={"tags": np.ones((12, 7))})
+
+
+def test_callback_passes_sample_weights_per_output() -> None:
+    from maskcheck.keras import AuditCallback
+
+    x, y = two_head_data()
+    weights = {"tags": (x != 0).astype("float32"), "cls": np.ones(12, "float32")}
+    model = unmasked_two_heads()
+    cb = AuditCallback(x, y, sample_weight=weights, fail_on=None, verbose=0)
+    model.fit(x, y, sample_weight=weights, epochs=1, verbose=0, callbacks=[cb])
+    assert cb.report is not None and _mc305_outputs(cb.report) == []
+    cb = AuditCallback(x, y, sample_weight={"tags": np.ones((12, 10), "float32")}, fail_on=None, verbose=0)
+    model.fit(x, y, sample_weight=weights, epochs=1, verbose=0, callbacks=[cb])
+    assert cb.report is not None and _mc305_outputs(cb.report) == ["tags"]

@@ -75,6 +75,7 @@ def collect(
     xs_parts: list[list[np.ndarray]] = []
     y_parts: list[list[np.ndarray]] = []
     w_parts: list[np.ndarray] = []
+    w_out_parts: list[list[np.ndarray | None]] = []
     kept = total = batches = 0
     bar = _ProgressBar(source.length()) if progress else None
     try:
@@ -90,6 +91,8 @@ def collect(
                     y_parts.append([a[:take].copy() for a in batch.y])
                 if batch.w is not None:
                     w_parts.append(batch.w[:take].copy())
+                if batch.w_out is not None:
+                    w_out_parts.append([None if v is None else v[:take].copy() for v in batch.w_out])
                 kept += take
             total += n
             if bar is not None:
@@ -123,10 +126,22 @@ def collect(
         else None
     )
     w = _join(w_parts, 0, side, "sample_weight") if w_parts and len(w_parts) == len(xs_parts) else None
+    w_out = _join_per_output(w_out_parts, side) if w_out_parts and len(w_out_parts) == len(xs_parts) else None
     bound = source.bound_note(total)
     if bound:
         notes.append(bound)
-    return Sample(xs, ys, w, source.structure, source.names, total_seen=total, notes=notes)
+    return Sample(xs, ys, w, source.structure, source.names, total_seen=total, notes=notes, w_out=w_out)
+
+
+def _join_per_output(parts: list[list[np.ndarray | None]], side: str) -> list[np.ndarray | None]:
+    """Per-output sample weights of every kept batch, joined output by output (an output without
+    weights in some batch has none)."""
+    out: list[np.ndarray | None] = []
+    for i in range(len(parts[0])):
+        pieces = [p[i] for p in parts]
+        arrays = [a for a in pieces if a is not None]
+        out.append(_join(arrays, 0, side, f"sample_weight[{i}]") if len(arrays) == len(pieces) else None)
+    return out
 
 
 def _short(v: Any) -> str:

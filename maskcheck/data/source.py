@@ -221,6 +221,42 @@ class DataSource:
                 )
         return ys
 
+    def _ws(self, w: Any, n: int, argument: str) -> tuple[np.ndarray | None, list[np.ndarray | None] | None]:
+        """The sample weights: one array for every output's loss, or (a dict keyed by output
+        names, or a list with one entry per output, as `fit` takes them) one per output."""
+        if w is None:
+            return None, None
+        per_output: list[Any] | None = None
+        if isinstance(w, dict):
+            names = self.output_names or []
+            unknown = [k for k in w if k not in names]
+            if unknown or not names:
+                raise MaskcheckError(
+                    argument, f"one array, or a dict keyed by the model's output names {names}", f"keys {list(w)}"
+                )
+            per_output = [w.get(name) for name in names]
+            labels = [f"{argument}[{name!r}]" for name in names]
+        elif (
+            isinstance(w, (list, tuple))
+            and self.n_outputs > 1
+            and len(w) == self.n_outputs
+            and all(v is None or np.ndim(v) >= 1 for v in w)
+        ):
+            per_output = list(w)
+            labels = [f"{argument}[{i}]" for i in range(len(w))]
+        if per_output is None:
+            single = to_array(w, argument)
+            if single.ndim == 0 or single.shape[0] != n:
+                raise MaskcheckError(argument, f"{n} rows, one per sample of X", f"shape {single.shape}")
+            return single, None
+        arrays: list[np.ndarray | None] = []
+        for v, label in zip(per_output, labels, strict=True):
+            arr = None if v is None else to_array(v, label)
+            if arr is not None and (arr.ndim == 0 or arr.shape[0] != n):
+                raise MaskcheckError(label, f"{n} rows, one per sample of X", f"shape {arr.shape}")
+            arrays.append(arr)
+        return None, arrays
+
     def _y_keys(self, y: dict[Any, Any], argument: str) -> list[Any]:
         """The keys of y in the order of the model's outputs: `fit` pairs a dict of labels with
         the outputs by name, not by the order the dict was written in."""
@@ -307,19 +343,19 @@ class DataSource:
         assert self.prepare is not None
         n = rows_of(self.X)
         ys = None if self.y is None else self._ys(self.y, n, "y")
-        w = None if self.w is None else to_array(self.w, "sample_weight")
-        if w is not None and (w.ndim == 0 or w.shape[0] != n):
-            raise MaskcheckError("sample_weight", f"{n} rows, one per sample of X", f"shape {w.shape}")
+        w, w_out = self._ws(self.w, n, "sample_weight")
         for start in range(0, n, CHUNK):
             sl = slice(start, start + CHUNK)
             x, made_y, made_w = unpack(self.prepare(take(self.X, sl)), None, None)
             xs = self._as_input_dtype(self._xs(x))
             self._validate(xs)
             m = xs[0].shape[0]
+            made = (None, None) if self.w is not None else self._ws(made_w, m, "sample_weight (from the preprocessor)")
             yield Batch(
                 xs,
                 [a[sl] for a in ys] if ys is not None else self._ys(made_y, m, "y (from the preprocessor)"),
-                w[sl] if w is not None else None if made_w is None else to_array(made_w, "sample_weight"),
+                w[sl] if w is not None else made[0],
+                _rows(w_out, sl) if w_out is not None else made[1],
             )
 
     def batches(self) -> Iterator[Batch]:
@@ -331,19 +367,14 @@ class DataSource:
             self._validate(xs)
             n = xs[0].shape[0]
             ys = self._ys(self.y, n, "y")
-            w = None
-            if self.w is not None:
-                w = to_array(self.w, "sample_weight")
-                if w.ndim == 0 or w.shape[0] != n:
-                    raise MaskcheckError(
-                        "sample_weight", f"{n} rows, one per sample of X", f"shape {w.shape}"
-                    )
+            w, w_out = self._ws(self.w, n, "sample_weight")
             for start in range(0, n, CHUNK):
                 sl = slice(start, start + CHUNK)
                 yield Batch(
                     [a[sl] for a in xs],
                     None if ys is None else [a[sl] for a in ys],
                     None if w is None else w[sl],
+                    _rows(w_out, sl),
                 )
             return
         for el in self._raw_elements():
@@ -353,10 +384,9 @@ class DataSource:
             xs = self._as_input_dtype(self._xs(x))
             self._validate(xs)
             n = xs[0].shape[0]
-            yield Batch(
-                xs,
-                self._ys(y, n, "y (from X)"),
-                None if w is None else to_array(w, "sample_weight (from X)"),
-            )
+            w_one, w_out = self._ws(w, n, "sample_weight (from X)")
+            yield Batch(xs, self._ys(y, n, "y (from X)"), w_one, w_out)
 
 
+def _rows(w_out: list[np.ndarray | None] | None, sl: slice) -> list[np.ndarray | None] | None:
+    return None if w_out is None else [None if v is None else v[sl] for v in w_out]

@@ -36,6 +36,8 @@ class Batch:
     xs: list[np.ndarray]
     y: list[np.ndarray] | None = None
     w: np.ndarray | None = None
+    w_out: list[np.ndarray | None] | None = None
+    """Sample weights given per output (a dict or list, as `fit` takes them), in output order."""
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Sample:
     total_seen: int = 0
     synthesized: bool = False
     notes: list[str] = field(default_factory=list)
+    w_out: list[np.ndarray | None] | None = None
+    """Sample weights given per output, in output order (`w` is then None)."""
 
     def keep(self, k: int) -> None:
         """Keep only the first `k` sequences (inputs, targets and weights alike)."""
@@ -58,6 +62,8 @@ class Sample:
             self.y = [v[:k] for v in self.y]
         if self.w is not None:
             self.w = self.w[:k]
+        if self.w_out is not None:
+            self.w_out = [None if v is None else v[:k] for v in self.w_out]
 
     def model_inputs(self) -> Any:
         if self.structure == "single":

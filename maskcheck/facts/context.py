@@ -41,6 +41,10 @@ class AuditContext:
     symbolic: dict[int, bool]
     y: list[np.ndarray] | None = None
     sample_weight: Any = None
+    """The one sample-weight array `fit` applies to every output's loss (None when none was given,
+    or when they were given per output: see `weight`)."""
+    sample_weights: list[np.ndarray | None] | None = None
+    """Sample weights given per output (a dict or list), in output order."""
     synthesized: bool = False
     options: AuditOptions = field(default_factory=AuditOptions)
     layouts: list[InputLayout] = field(default_factory=list)
@@ -65,6 +69,12 @@ class AuditContext:
         if self.structure == "dict":
             return dict(zip(self.input_names, xs, strict=True))
         return xs[0] if len(xs) == 1 else list(xs)
+
+    def weight(self, i: int) -> np.ndarray | None:
+        """The sample weights `fit` applies to the loss of output i."""
+        if self.sample_weights is not None:
+            return self.sample_weights[i] if i < len(self.sample_weights) else None
+        return self.sample_weight  # type: ignore[no-any-return]
 
     def note(self, text: str) -> None:
         """Add a line to the report's notes (something a check could not do, or did not apply)."""
@@ -121,7 +131,7 @@ class AuditContext:
         """The head, loss, labels and predictions of model output i, each computed once."""
         facts = self._outputs.get(i)
         if facts is None:
-            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i, self.sample_weight)
+            facts = self._outputs[i] = OutputFacts(self.model, self.trace, self.y, i, self.weight(i))
         return facts
 
     @cached_property

@@ -36,8 +36,15 @@ def _needs(kind: str, n: int, steps: tuple[int, ...], units: int) -> str:
     return f"labels of shape {_dims((n, *steps, units))}"
 
 
-def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_weight: Any) -> None:
-    """Raise a `MaskcheckError` on `y` or `sample_weight` when it cannot fit an output or its loss."""
+def check_targets(
+    model: Any,
+    trace: Trace,
+    y: list[np.ndarray] | None,
+    sample_weight: Any,
+    per_output: list[np.ndarray | None] | None = None,
+) -> None:
+    """Raise a `MaskcheckError` on `y` or `sample_weight` (one array for every output, or
+    `per_output`, one per output) when it cannot fit an output or its loss."""
     outputs = trace.outputs
     if y is not None:
         for i, yi in enumerate(y):
@@ -48,17 +55,19 @@ def check_targets(model: Any, trace: Trace, y: list[np.ndarray] | None, sample_w
             key = trace.output_names[i] if i < len(trace.output_names) else None  # a dict output's key
             argument = "y" if len(y) == 1 else f"y[{key!r}]" if key is not None else f"y[{i}]"
             _check_y(model, i, yi, tuple(shape(outputs[i])), argument, masked, name, key)
-    if sample_weight is None or np.ndim(sample_weight) < 2:
-        return
-    w_steps = int(np.shape(sample_weight)[1])
     for i, out in enumerate(outputs):
+        w = per_output[i] if per_output is not None and i < len(per_output) else sample_weight
+        if w is None or np.ndim(w) < 2:
+            continue
+        w_steps = int(np.shape(w)[1])
         so = tuple(shape(out))
         if len(so) >= 3 and so[1] is not None and w_steps not in (1, so[1]):
+            key = trace.output_names[i] if i < len(trace.output_names) else None
             raise MaskcheckError(
-                "sample_weight",
+                "sample_weight" if per_output is None else f"sample_weight[{key if key is not None else i!r}]",
                 f"a weight per sample (shape ({so[0]},) or ({so[0]}, 1)) or per step (shape ({so[0]}, {so[1]})) "
                 f"for output {i} of shape {_dims(so)}",
-                f"shape {np.shape(sample_weight)}: {w_steps} steps where the output has {so[1]}",
+                f"shape {np.shape(w)}: {w_steps} steps where the output has {so[1]}",
             )
 
 

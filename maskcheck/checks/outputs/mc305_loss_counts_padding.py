@@ -148,7 +148,7 @@ class LossCountsPadding(OutputCheck):
                 continue  # every padded step holds the loss's ignore_class
             kind = info.kind
             y_pred = out.tensor
-            w = ctx.sample_weight if _weights_ok(ctx.sample_weight, y_pred) else None
+            w = ctx.weight(i) if _weights_ok(ctx.weight(i), y_pred) else None
             if (
                 w is not None
                 and padded.ndim == 2

@@ -115,8 +115,8 @@ class MetricCountsPadding(OutputCheck):
                     # tf_keras applies the mask in its metrics container, as sample_weight
                     mask = kb.get_mask(y_pred) if legacy else None
                     sw = None if mask is None else np.asarray(kb.to_numpy(mask), dtype="float32")
-                    if k >= len(plain) and ctx.sample_weight is not None:  # fit weighs these
-                        given = np.asarray(ctx.sample_weight, dtype="float32")
+                    if k >= len(plain) and ctx.weight(i) is not None:  # fit weighs these
+                        given = np.asarray(ctx.weight(i), dtype="float32")
                         sw = given if sw is None else sw * given
                     m1.update_state(y, y_pred, sample_weight=sw)
                     m2.update_state(y2, y_pred, sample_weight=sw)

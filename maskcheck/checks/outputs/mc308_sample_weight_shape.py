@@ -27,8 +27,9 @@ class SampleWeightShape(OutputCheck):
     ## Known problems
     It looks at the mask the output carries on the traced forward pass, not at the loss: a
     custom loss or a Keras version that reshapes the weights itself would not crash, and is
-    reported all the same. The one `sample_weight` array is compared with every output, as Keras
-    applies it to the loss of each. No named thresholds.
+    reported all the same. One `sample_weight` array is compared with every output, as Keras
+    applies it to the loss of each; weights given per output (a dict keyed by output name, or a
+    list) each with its own output. No named thresholds.
 
     ## Example
     ```python
@@ -53,16 +54,23 @@ class SampleWeightShape(OutputCheck):
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
-        w = ctx.sample_weight
-        if w is None or np.ndim(w) != 1:
-            return
         for i in self.outputs(ctx):
+            w = ctx.weight(i)
+            if w is None or np.ndim(w) != 1:
+                continue
             m = kb.get_mask(ctx.output(i).tensor)
             if m is None or len(shape(m)) < 2:
                 continue
+            key = ctx.output(i).name
+            given = "sample_weight" if ctx.sample_weights is None else f"sample_weight[{key if key else i!r}]"
+            fix = (
+                "`sample_weight=w[:, None]` (shape (batch, 1)), or a (batch, time) array"
+                if ctx.sample_weights is None
+                else f"`sample_weight={{{key if key else i!r}: w[:, None], ...}}` (shape (batch, 1)), or a (batch, time) array"
+            )
             yield self.finding(
-                f"sample_weight has shape {np.shape(w)} but {ctx.output(i).label} carries a {shape(m)} mask: Keras "
+                f"{given} has shape {np.shape(w)} but {ctx.output(i).label} carries a {shape(m)} mask: Keras "
                 "cannot broadcast the two and `fit` fails inside the loss.",
-                "`sample_weight=w[:, None]` (shape (batch, 1)), or a (batch, time) array",
+                fix,
                 output=i,
             )
