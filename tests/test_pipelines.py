@@ -253,6 +253,18 @@ def test_unbatched_dataset_is_told_to_batch() -> None:
         maskcheck.audit(ids_model(True), ids)
 
 
+def test_ragged_batches_are_told_to_pad() -> None:
+    """`.batch()` over ragged sequences yields ragged batches, which the model cannot take either:
+    the audit names the fix, `padded_batch`."""
+    ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(ID_SEQS)).batch(8)
+    with pytest.raises(MaskcheckError, match=r"^X: expected dense batches.*padded_batch.*got a dataset of ragged batches"):
+        maskcheck.audit(ids_model(True), ds)
+    with pytest.raises(MaskcheckError, match=r"^X: expected dense batches"):
+        maskcheck.audit(ids_model(True), tf.ragged.constant(ID_SEQS))
+    padded = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(ID_SEQS)).map(lambda r: r).padded_batch(8)
+    assert_clean(maskcheck.audit(ids_model(True), padded))
+
+
 def test_generator_yielding_a_list_is_x_and_y() -> None:
     x = _pad_post(FLOAT_SEQS)
     y = np.zeros((len(x), 1), "float32")

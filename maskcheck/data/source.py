@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge.graph import flatten
 from maskcheck.data.types import (
     CHUNK,
+    RAGGED_BATCHES_HINT,
     Batch,
     InputSpec,
     np_dtype,
@@ -56,6 +58,10 @@ class DataSource:
         self.structure = "single"
         self.names: list[str] = [s.name for s in specs] if specs else ["input"]
         self.cast: dict[str, bool] = {}  # input name -> some ids were fractional (cast like the Input)
+        if self.kind == "dataset":
+            ragged = [s for s in flatten(getattr(X, "element_spec", None)) if "Ragged" in type(s).__name__]
+            if ragged:
+                raise MaskcheckError("X", RAGGED_BATCHES_HINT, f"a dataset of ragged batches ({ragged[0]})")
         if self.kind != "arrays" and (y is not None or sample_weight is not None):
             raise MaskcheckError(
                 "y",

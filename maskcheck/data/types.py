@@ -24,6 +24,12 @@ RAGGED_HINT = (
 )
 
 
+RAGGED_BATCHES_HINT = (
+    "dense batches, as the model takes them: pad ragged sequences in the pipeline, e.g. "
+    "`dataset.padded_batch(32)` instead of `.batch(32)`, or `.map(lambda x, y: (x.to_tensor(), y))`"
+)
+
+
 @dataclass(frozen=True)
 class InputSpec:
     name: str
@@ -95,6 +101,8 @@ def np_dtype(name: str) -> str:
 
 
 def to_array(value: Any, argument: str, strings: bool = False) -> np.ndarray:
+    if "Ragged" in type(value).__name__:  # tf.RaggedTensor, or the RaggedTensorValue a dataset yields
+        raise MaskcheckError(argument, RAGGED_BATCHES_HINT, f"a {type(value).__name__}")
     if isinstance(value, np.ndarray):
         arr = value
     elif kb.is_tensor(value):
