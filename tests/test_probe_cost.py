@@ -186,3 +186,24 @@ def test_attention_internals_are_not_kept_but_its_masks_are() -> None:
     report = maskcheck.audit(model, ids, seed=0)
     assert not report.at_least("error"), report
     assert [row for row in report.layers if row.path.startswith("mha/")] == []
+
+
+def test_compiled_decoder_with_initial_state() -> None:
+    """A seq2seq decoder called with `initial_state=[h, c]` (keras-io's pattern) runs compiled
+    too, and a probe on fewer rows (padded up to the compiled batch, states included) agrees."""
+    from maskcheck.synth import padded_floats
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 12
+    enc_in, dec_in = keras.Input((t, F)), keras.Input((t, F))
+    _, h, c = layers.LSTM(6, return_state=True, name="encoder")(layers.Masking(0.0)(enc_in))
+    dec = layers.LSTM(6, return_sequences=True, name="decoder")(layers.Masking(0.0)(dec_in), initial_state=[h, c])
+    model = keras.Model([enc_in, dec_in], layers.Dense(3)(dec))
+    n = PROBE_ROWS + 36
+    xs = [padded_floats(n=n, t=t), padded_floats(n=n, t=t, seed=1)]
+    full = kb.to_numpy(run_traced(model, xs).outputs[0])
+    np.testing.assert_allclose(full, kb.to_numpy(model(xs, training=False)), rtol=1e-4, atol=1e-5)
+    rows = np.arange(0, n, 4)
+    part = kb.to_numpy(run_traced(model, [x[rows] for x in xs]).outputs[0])
+    np.testing.assert_allclose(part, full[rows], rtol=1e-4, atol=1e-5)
+    decoder = model.get_layer("decoder")
+    assert decoder in patch._compiled and decoder not in patch._not_compilable

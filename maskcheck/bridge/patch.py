@@ -200,7 +200,7 @@ def _batch_padded(fn: Call) -> Call:
         n = leaves[0].shape[0] if leaves and len(leaves[0].shape) else None
         if n is None or any(len(x.shape) == 0 or x.shape[0] != n for x in leaves):
             return fn(*a, **k)
-        others = tuple(sorted((key, repr(v)) for key, v in k.items() if not hasattr(v, "shape")))
+        others = tuple(sorted((key, _static(v)) for key, v in k.items() if not hasattr(v, "shape")))
         signature = (others, tuple((tuple(x.shape[1:]), str(x.dtype)) for x in leaves))
         size = batch_for.get(signature, 0)
         if size <= n:
@@ -228,6 +228,19 @@ def _unhooked(layer: Any, unbound: Call) -> Call:
             return unbound(ref(), *a, **k)
 
     return run
+
+
+def _arrays(v: Any) -> bool:
+    """None, an array, or a list or tuple of them: what a compiled call takes as arguments."""
+    if isinstance(v, (list, tuple)):
+        return all(_arrays(e) for e in v)
+    return v is None or hasattr(v, "shape")
+
+
+def _static(v: Any) -> Any:
+    """A plain value as itself (`training=False`); anything else by its type (a structure's
+    arrays are in the signature already, and printing them would cost more than the call)."""
+    return v if isinstance(v, (bool, int, float, str, type(None))) else type(v).__name__
 
 
 def _tf_compiled(layer: Any, unbound: Call) -> Call:
@@ -271,7 +284,7 @@ def _jax_compiled(layer: Any, unbound: Call) -> Call:
     jitted = jax.jit(run, static_argnums=(1,))
 
     def call(*a: Any, **k: Any) -> Any:
-        arrays = {key: v for key, v in k.items() if v is None or hasattr(v, "shape")}
+        arrays = {key: v for key, v in k.items() if _arrays(v)}  # `initial_state=[h, c]` too
         statics = tuple(sorted((key, v) for key, v in k.items() if key not in arrays))
         if not all(hasattr(v, "shape") for v in a):
             raise TypeError("a positional argument that is not an array")  # the caller runs it eagerly
