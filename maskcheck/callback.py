@@ -88,9 +88,13 @@ class AuditCallback(keras.callbacks.Callback):
             raise MaskcheckError("on", f"one of {', '.join(map(repr, WHEN))}", repr(on))
         if X_sample is None and (y_sample is not None or sample_weight is not None):
             raise MaskcheckError("X_sample", "inputs whenever y_sample or sample_weight is given", "None")
-        settings = Settings().merge({"ignore": ignore, "max_samples": max_samples, "time_budget": time_budget})
-        if time_budget is None:
-            settings = settings.merge({"time_budget": "none"})
+        settings = Settings().merge(
+            {
+                "ignore": ignore,
+                "max_samples": max_samples,
+                "time_budget": "none" if time_budget is None else time_budget,  # None: no limit
+            }
+        )
         if fail_on is not None:
             settings = settings.merge({"min_severity": fail_on}, lambda _: "fail_on")
         self._settings = settings

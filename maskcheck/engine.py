@@ -103,9 +103,15 @@ def audit(
     `keras.utils.Progbar` on stderr while X is scanned (None: only when stderr is a terminal).
     """
     _check_model(model)
-    settings = Settings().merge({"max_samples": max_samples, "select": select, "ignore": ignore})
-    max_samples = settings.max_samples
-    budget = math.inf if time_budget is None else Settings().merge({"time_budget": time_budget}).time_budget
+    settings = Settings().merge(
+        {
+            "max_samples": max_samples,
+            "select": select,
+            "ignore": ignore,
+            "time_budget": "none" if time_budget is None else time_budget,  # None: no limit, not "unset"
+        }
+    )
+    max_samples, budget = settings.max_samples, settings.time_budget
     perturb = flag(perturb, "perturb")
     seed = seed_value(seed)
     strict = strict_enabled(strict)

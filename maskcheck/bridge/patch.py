@@ -220,8 +220,9 @@ def _batch_padded(fn: Call) -> Call:
 
 def _unhooked(layer: Any, unbound: Call) -> Call:
     """The eager loop with the hooks suspended (PyTorch, where `predict` loops in Python too):
-    recording every step's cell call cost as much again as the loop itself."""
-    ref = weakref.ref(layer)
+    recording every step's cell call cost as much again as the loop itself. Also what
+    `tf.function` compiles on TensorFlow."""
+    ref = weakref.ref(layer)  # the cache must not keep the model alive
 
     def run(*a: Any, **k: Any) -> Any:
         with suspended():
@@ -246,13 +247,7 @@ def _static(v: Any) -> Any:
 def _tf_compiled(layer: Any, unbound: Call) -> Call:
     import tensorflow as tf
 
-    ref = weakref.ref(layer)  # the cache must not keep the model alive
-
-    def run(*a: Any, **k: Any) -> Any:
-        with suspended():
-            return unbound(ref(), *a, **k)
-
-    compiled = tf.function(run, reduce_retracing=True)
+    compiled = tf.function(_unhooked(layer, unbound), reduce_retracing=True)
 
     def quiet(*a: Any, **k: Any) -> Any:
         # A sample of another size (the time_budget pilot, a larger batch) traces again:

@@ -79,6 +79,14 @@ class Sample:
         return list(self.xs)
 
 
+def output_weight(shared: Any, per_output: list[np.ndarray | None] | None, i: int) -> Any:
+    """The sample weights `fit` applies to the loss of output i: its own entry when weights were
+    given per output (none when it has no entry), else the one array given for every output."""
+    if per_output is not None:
+        return per_output[i] if i < len(per_output) else None
+    return shared
+
+
 def input_specs(model: Any) -> list[InputSpec] | None:
     """The model's declared inputs, or None for a subclassed model without them."""
     try:

@@ -10,6 +10,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.bridge.graph import named_leaves
+from maskcheck.data.types import output_weight
 from maskcheck.facts.flow import creators
 from maskcheck.facts.layout import InputLayout
 from maskcheck.facts.outputs import OutputFacts
@@ -72,9 +73,7 @@ class AuditContext:
 
     def weight(self, i: int) -> np.ndarray | None:
         """The sample weights `fit` applies to the loss of output i."""
-        if self.sample_weights is not None:
-            return self.sample_weights[i] if i < len(self.sample_weights) else None
-        return self.sample_weight  # type: ignore[no-any-return]
+        return output_weight(self.sample_weight, self.sample_weights, i)  # type: ignore[no-any-return]
 
     def note(self, text: str) -> None:
         """Add a line to the report's notes (something a check could not do, or did not apply)."""

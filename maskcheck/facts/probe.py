@@ -91,6 +91,13 @@ def probe_rows(model: Any, padded: np.ndarray | None) -> np.ndarray | None:
     return rows
 
 
+def indices_in_x(changed: np.ndarray, rows: np.ndarray | None, most: int = 10) -> list[int]:
+    """The first `most` samples flagged in `changed` (one flag per probed row), as indices into the
+    traced sample."""
+    picked = np.flatnonzero(changed)
+    return [int(i) for i in (picked if rows is None else rows[picked])[:most]]
+
+
 def _fixed_batch_input(model: Any) -> bool:
     try:
         return any(kb.shape_of(t)[:1] not in ((), (None,)) for t in model.inputs or [])
@@ -169,7 +176,7 @@ def probe(
         result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
-    n = shape(trace.outputs[0])[0] if trace.outputs and shape(trace.outputs[0]) else None
+    n = int(shape(trace.outputs[0])[0] or 0) if trace.outputs and shape(trace.outputs[0]) else 0
     rows = probe_rows(model, ~_real_positions(masks_2d[0])) if masks_2d and n else None
     rng = np.random.default_rng(seed)
 
@@ -198,21 +205,20 @@ def probe(
         return result
 
     t_lens = {
-        shape(m)[1]: at_rows(_real_positions(m), rows, n or 0) for m in masks.values() if len(shape(m)) >= 2
+        shape(m)[1]: at_rows(_real_positions(m), rows, n) for m in masks.values() if len(shape(m)) >= 2
     }
     changed_samples = np.zeros(0, dtype=bool)
     for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
         s = shape(a)
         real = t_lens.get(s[1]) if len(s) >= 2 and time_aligned(a, s[1]) else None
-        amount, per_sample = output_change(at_rows(a, rows, n or 0), b, real, atol, rtol)
+        amount, per_sample = output_change(at_rows(a, rows, n), b, real, atol, rtol)
         if per_sample.any():
             result.leaked_outputs.append(i)
             result.max_change.append(amount)
             changed_samples = per_sample if changed_samples.size == 0 else changed_samples | per_sample
-    picked = np.flatnonzero(changed_samples)
-    result.samples = [int(i) for i in (picked if rows is None else rows[picked])[:10]]
+    result.samples = indices_in_x(changed_samples, rows)
     if result.leaked_outputs:
-        _locate(trace, second, t_lens, source_ids, result, atol, rtol, rows, n or 0)
+        _locate(trace, second, t_lens, source_ids, result, atol, rtol, rows, n)
     return result
 
 
@@ -310,7 +316,7 @@ def _compare(
             shape_probe.leaked_outputs.append(i)
             shape_probe.max_change.append(amount)
             changed |= per_sample
-    shape_probe.samples = [int(rows[k]) for k in np.flatnonzero(changed)[:10]]
+    shape_probe.samples = indices_in_x(changed, rows)
     return shape_probe
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import shape, time_aligned
 from maskcheck.facts.layout import InputLayout
-from maskcheck.facts.probe import at_rows, numbered, probe_rows, take_rows
+from maskcheck.facts.probe import at_rows, indices_in_x, numbered, probe_rows, take_rows
 from maskcheck.facts.probe import output_change as _change
 from maskcheck.facts.steps import end_padding, steps_equal
 from maskcheck.trace import CallEvent, Trace, run_traced
@@ -241,8 +241,7 @@ def _compare(trace: Trace, second: Trace, pads: np.ndarray, rows: np.ndarray | N
             result.max_change.append(amount)
             if per_sample.shape == changed.shape:
                 changed |= per_sample
-    picked = np.flatnonzero(changed)
-    result.samples = [int(i) for i in (picked if rows is None else rows[picked])[:10]]
+    result.samples = indices_in_x(changed, rows)
     if result.changed_outputs:
         result.first = _first_changed(trace, second, real_run, rows, n)
     return result

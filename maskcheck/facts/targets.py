@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.data.types import output_weight
 from maskcheck.errors import MaskcheckError
 from maskcheck.facts.flow import shape
 from maskcheck.facts.outputs import loss_identifier, loss_info, output_name
@@ -56,7 +57,7 @@ def check_targets(
             argument = "y" if len(y) == 1 else f"y[{key!r}]" if key is not None else f"y[{i}]"
             _check_y(model, i, yi, tuple(shape(outputs[i])), argument, masked, name, key)
     for i, out in enumerate(outputs):
-        w = per_output[i] if per_output is not None and i < len(per_output) else sample_weight
+        w = output_weight(sample_weight, per_output, i)
         if w is None or np.ndim(w) < 2:
             continue
         w_steps = int(np.shape(w)[1])

@@ -61,16 +61,13 @@ class SampleWeightShape(OutputCheck):
             m = kb.get_mask(ctx.output(i).tensor)
             if m is None or len(shape(m)) < 2:
                 continue
-            key = ctx.output(i).name
-            given = "sample_weight" if ctx.sample_weights is None else f"sample_weight[{key if key else i!r}]"
-            fix = (
-                "`sample_weight=w[:, None]` (shape (batch, 1)), or a (batch, time) array"
-                if ctx.sample_weights is None
-                else f"`sample_weight={{{key if key else i!r}: w[:, None], ...}}` (shape (batch, 1)), or a (batch, time) array"
-            )
+            key = ctx.output(i).name or i
+            given, column = ("sample_weight", "w[:, None]")
+            if ctx.sample_weights is not None:  # given per output: name this output's entry
+                given, column = f"sample_weight[{key!r}]", f"{{{key!r}: w[:, None], ...}}"
             yield self.finding(
                 f"{given} has shape {np.shape(w)} but {ctx.output(i).label} carries a {shape(m)} mask: Keras "
                 "cannot broadcast the two and `fit` fails inside the loss.",
-                fix,
+                f"`sample_weight={column}` (shape (batch, 1)), or a (batch, time) array",
                 output=i,
             )
