@@ -8,14 +8,17 @@ records the masks on the tensors going in and out and the mask each `call()` rec
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge import jit
 from maskcheck.bridge.graph import (
     all_layers,
     flatten,
@@ -27,7 +30,7 @@ from maskcheck.bridge.graph import (
     sublayers,
 )
 from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
-from maskcheck.bridge.patch import compiled_rnn_call, instrumented, not_compilable, suspended
+from maskcheck.bridge.patch import compiled_rnn_call, has_loops, instrumented, not_compilable, suspended
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -66,6 +69,8 @@ class CallEvent:
     layer: Any
     path: str
     parent: CallEvent | None
+    nth: int = 0
+    """How many calls of the same layer (or operation) came before this one in the pass."""
     is_op: bool = False
     direct: bool = False
     inputs: list[Any] = field(default_factory=list)
@@ -149,6 +154,7 @@ class _Tracer:
         self.stack: list[CallEvent] = []
         self.perturb = perturb
         self.known: set[int] = set()
+        self.counts: dict[int, int] = {}
 
     def _path(self, layer: Any) -> str:
         p = self.paths.get(id(layer))
@@ -176,9 +182,11 @@ class _Tracer:
             if not is_op
             else f"{parent.path + '/' if parent and parent.path else ''}{getattr(layer, 'name', type(layer).__name__)}",
             parent=parent,
+            nth=self.counts.get(id(layer), 0),
             is_op=is_op,
             direct=direct,
         )
+        self.counts[id(layer)] = ev.nth + 1
         ev.inputs = _all_tensor_args(args, kwargs)
         ev.first_inputs = _first_tensor_arg(args, kwargs)
         ev.input_masks = [kb.get_mask(t) for t in ev.inputs]
@@ -415,9 +423,54 @@ def fresh_states(model: Any) -> Any:
                 v.assign(value)
 
 
-def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any], Any] | None = None) -> Trace:
-    """Run `model(inputs, training=False)` once under instrumentation, from fresh RNN states."""
-    tracer = _Tracer(layer_paths(model), model, perturb, graph_operations(model))
+@dataclass(frozen=True)
+class Perturbation:
+    """A change made to layer outputs during a traced pass (a padding probe).
+
+    `apply(ev, args, out, arrays)` returns the output `out` of call `ev` (changed or not). It may
+    run while JAX compiles the pass, so it uses Keras ops on tensors only, decides from what the
+    call is (its layer, `ev.nth`) and never from tensor values, and takes every array that
+    changes from one audit to the next from `arrays` (passed to the compiled pass as an
+    argument). `key` names everything else `apply` depends on (the layers, the seed): one compiled
+    pass is kept per key."""
+
+    key: Hashable
+    apply: Callable[[CallEvent, Any, Any, Any], Any]
+    arrays: Any = None
+
+
+def run_traced(model: Any, inputs: Any, perturb: Perturbation | None = None) -> Trace:
+    """Run `model(inputs, training=False)` once under instrumentation, from fresh RNN states.
+
+    On JAX the instrumented pass is compiled once per model, shapes and perturbation (as
+    `predict` compiles its own), where the model allows it; eagerly otherwise."""
+    if _compilable(model):
+        trace = _run_compiled(model, inputs, perturb)
+        if trace is not None:
+            return trace
+    return _run(model, inputs, perturb, None if perturb is None else perturb.arrays)
+
+
+def _compilable(model: Any) -> bool:
+    # A model with RNN loops keeps the eager walk: its loops are compiled per layer once, and
+    # shared by the trace and every probe, where each whole pass would compile them again (an
+    # LSTM's scan takes seconds to compile); the eager rest of such a model is cheap.
+    return (
+        jit.usable(model)
+        and not kb.is_legacy(model)
+        and stateful_batch_size(model) is None
+        and not has_loops(model)
+    )
+
+
+def runs_compiled(model: Any) -> bool:
+    """Whether `model`'s traced passes run compiled (JAX, and no pass of it failed to compile)."""
+    return _compilable(model) and not jit.failed(model)
+
+
+def _run(model: Any, inputs: Any, perturb: Perturbation | None, arrays: Any) -> Trace:
+    hook = None if perturb is None else (lambda ev, args, out: perturb.apply(ev, args, out, arrays))
+    tracer = _Tracer(layer_paths(model), model, hook, graph_operations(model))
     with (
         fresh_states(model),
         instrumented(model, tracer),
@@ -441,6 +494,147 @@ def run_traced(model: Any, inputs: Any, perturb: Callable[[CallEvent, Any, Any],
         msgs = [w for w in trace.captured_warnings if f"Layer '{ev.name}'" in w]
         ev.warnings = msgs
     return trace
+
+
+_TENSOR_LISTS = (
+    "inputs",
+    "input_masks",
+    "first_inputs",
+    "received_masks",
+    "attention_masks",
+    "call_inputs",
+    "outputs",
+    "output_masks",
+)
+
+
+@dataclass
+class _Compiled:
+    """What a compiled pass recorded, as tracers: `index` maps id(tracer) to its place among the
+    values the compiled function returns; `mask_of[i]` is the place of the mask riding on value i."""
+
+    trace: Trace
+    index: dict[int, int]
+    mask_of: list[int | None]
+    layers: dict[int, Callable[[], Any]] = field(default_factory=dict)
+    """id(call) -> its layer, held weakly (the template's own `layer` is None)."""
+
+
+def _weak(obj: Any) -> Callable[[], Any]:
+    try:
+        return weakref.ref(obj)
+    except TypeError:  # pragma: no cover - every Keras layer and operation takes weak references
+        return lambda: obj
+
+
+def _run_compiled(model: Any, inputs: Any, perturb: Perturbation | None) -> Trace | None:
+    model_ref = weakref.ref(model)  # what the compiled pass keeps must not keep the model alive
+
+    def body(x: Any, arrays: Any) -> tuple[_Compiled, list[Any], bool]:
+        trace = _run(model_ref(), x, perturb, arrays)
+        if trace.error is not None:
+            return _Compiled(trace, {}, []), [], False  # the eager pass reports it, as the model raises it
+        if trace.root is not None:
+            # The model's own call gets the arguments as tracers; eagerly it gets the NumPy arrays,
+            # which are not recorded (Keras converts them inside): record the same here.
+            args = {id(t) for t in _flatten(x)}
+            root = trace.root
+            kept = [i for i, t in enumerate(root.inputs) if id(t) not in args]
+            root.inputs = [root.inputs[i] for i in kept]
+            root.input_masks = [root.input_masks[i] for i in kept]
+            root.first_inputs = [t for t in root.first_inputs if id(t) not in args]
+        leaves: list[Any] = []
+        index: dict[int, int] = {}
+
+        def add(v: Any) -> None:
+            if v is not None and kb.is_tensor(v) and id(v) not in index:
+                index[id(v)] = len(leaves)
+                leaves.append(v)
+
+        for ev in _all_events(trace):
+            for name in _TENSOR_LISTS:
+                for v in getattr(ev, name):
+                    add(v)
+        for v in trace.outputs + trace.output_masks + trace.keepalive:
+            add(v)
+        mask_of: list[int | None] = []
+        i = 0
+        while i < len(leaves):  # the masks riding on the masks too (there are none, in practice)
+            m = kb.get_mask(leaves[i])
+            add(m)
+            mask_of.append(None if m is None or not kb.is_tensor(m) else index[id(m)])
+            i += 1
+        layers: dict[int, Any] = {}
+        for ev in _all_events(trace):
+            layers[id(ev)] = _weak(ev.layer)
+            ev.layer = None
+        return _Compiled(trace, index, mask_of, layers), leaves, True
+
+    key = ("pass", None if perturb is None else perturb.key)
+    got = jit.run(model, key, body, inputs, None if perturb is None else perturb.arrays)
+    if got is None:
+        return None
+    compiled, values = got
+    return _instantiate(compiled, values)
+
+
+def _all_events(trace: Trace) -> list[CallEvent]:
+    """Every call recorded, the per-step calls folded into another row included."""
+    seen: dict[int, CallEvent] = {}
+    stack = list(trace.events) + ([trace.root] if trace.root is not None else []) + list(trace.producer.values())
+    while stack:
+        ev = stack.pop()
+        if id(ev) in seen:
+            continue
+        seen[id(ev)] = ev
+        stack.extend(ev.children)
+        if ev.parent is not None:
+            stack.append(ev.parent)
+    return list(seen.values())
+
+
+def _instantiate(compiled: _Compiled, values: list[Any]) -> Trace:
+    """The compiled pass's record with its concrete values in place of the tracers, and each value
+    carrying the mask its tracer carried."""
+    for i, j in enumerate(compiled.mask_of):
+        if j is not None:
+            kb.set_mask(values[i], values[j])
+
+    def value(v: Any) -> Any:
+        i = compiled.index.get(id(v)) if v is not None else None
+        return v if i is None else values[i]
+
+    template = compiled.trace
+    copies: dict[int, CallEvent] = {}
+    for ev in _all_events(template):
+        new = copy.copy(ev)
+        new.layer = compiled.layers[id(ev)]()
+        for name in _TENSOR_LISTS:
+            setattr(new, name, [value(v) for v in getattr(ev, name)])
+        copies[id(ev)] = new
+    for new in copies.values():
+        if new.parent is not None:
+            new.parent = copies[id(new.parent)]
+        new.children = [copies[id(c)] for c in new.children]
+        new.warnings = list(new.warnings)
+        new.untracked_inputs = list(new.untracked_inputs)
+    return Trace(
+        events=[copies[id(e)] for e in template.events],
+        root=None if template.root is None else copies[id(template.root)],
+        outputs=[value(v) for v in template.outputs],
+        output_names=list(template.output_names),
+        output_masks=[value(v) for v in template.output_masks],
+        producer={id(value(t)): copies[id(ev)] for t, ev in _producer_items(template, compiled)},
+        keepalive=values,
+        captured_warnings=list(template.captured_warnings),
+    )
+
+
+def _producer_items(template: Trace, compiled: _Compiled) -> list[tuple[Any, CallEvent]]:
+    """(tensor, producing call) for the producer table, which is keyed by id: the tensors are found
+    again among the recorded values."""
+    by_id = {id(v): v for ev in _all_events(template) for v in ev.outputs}
+    return [(by_id[k], ev) for k, ev in template.producer.items() if k in by_id and k in compiled.index]
 
 
 def _is_mask_plumbing(ev: CallEvent) -> bool:

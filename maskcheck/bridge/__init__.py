@@ -42,6 +42,12 @@ def is_tensor(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
 
 
+def is_traced(x: Any) -> bool:
+    """Whether `x` is a JAX tracer (a value inside a function being compiled): it has no value yet."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.core.Tracer)
+
+
 def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x

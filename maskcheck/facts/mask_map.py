@@ -5,7 +5,7 @@ The renderers draw it (`maskcheck.render.svg`); the states are `maskcheck.report
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -127,4 +127,4 @@ def _mask_map(ctx: AuditContext, max_rows: int) -> list[list[int]]:
         state[real & full] = MaskState.UNMASKED_PAD
         if partial is not None:
             state[real & partial & ~full] = MaskState.PARTIAL
-    return [[int(s) for s in row] for row in state]
+    return cast(list[list[int]], state.tolist())

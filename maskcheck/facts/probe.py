@@ -14,7 +14,7 @@ import numpy as np
 
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import creators, shape, time_aligned, top_level
-from maskcheck.trace import CallEvent, Trace, run_traced, stateful_batch_size
+from maskcheck.trace import CallEvent, Perturbation, Trace, run_traced, runs_compiled, stateful_batch_size
 
 ops = kb.keras.ops
 
@@ -68,16 +68,20 @@ LENGTH_PROBE_ROWS = 32  # sequences the length probes run on: one small extra fo
 PROBE_ROWS = 64
 
 
-def probe_rows(model: Any, padded: np.ndarray | None) -> np.ndarray | None:
+def probe_rows(model: Any, padded: np.ndarray | None, *, own_pass: bool = False) -> np.ndarray | None:
     """The rows a perturbation probe re-runs: at most `PROBE_ROWS` of the sequences that have
     padded steps (`padded`: (samples, steps) bool), spread evenly over how much padding they have,
     in sample order. None: every row (a small sample, no step-wise padding, a model that only
-    runs on its fixed batch size, or the JAX backend)."""
+    runs on its fixed batch size, or JAX where the probe would compile a pass of its own only
+    for the smaller shape).
+
+    `own_pass`: the probe changes layer outputs, so on JAX it is compiled once more in any case,
+    and the smaller shape costs nothing extra."""
     if padded is None or padded.ndim != 2 or padded.shape[0] <= PROBE_ROWS:
         return None
-    if kb.backend_name() == "jax":
-        # Eager JAX compiles every operation for each new shape: a probe on fewer rows than the
-        # trace compiles the whole model again op by op (seconds), more than it saves.
+    if kb.backend_name() == "jax" and not (own_pass and runs_compiled(model)):
+        # Each new shape is compiled again: the whole pass (the compiled trace on the sample's
+        # shape is reused otherwise), or every operation one by one when eager (seconds).
         return None
     if stateful_batch_size(model) is not None or _fixed_batch_input(model):
         return None
@@ -177,29 +181,8 @@ def probe(
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
     n = int(shape(trace.outputs[0])[0] or 0) if trace.outputs and shape(trace.outputs[0]) else 0
-    rows = probe_rows(model, ~_real_positions(masks_2d[0])) if masks_2d and n else None
-    rng = np.random.default_rng(seed)
-
-    def perturb(ev: CallEvent, args: Any, out: Any) -> Any:
-        if id(ev.layer) not in source_ids or not kb.is_tensor(out):
-            return out
-        mask = kb.get_mask(out)
-        if mask is None and args:
-            try:
-                mask = ev.layer.compute_mask(args[0], None)
-            except Exception:
-                return out
-        if mask is None or len(shape(out)) != len(shape(mask)) + 1:
-            return out
-        arr = kb.to_numpy(out)
-        scale = float(np.std(arr)) * 3.0 + 1.0
-        noise = (rng.standard_normal(arr.shape) * scale).astype(arr.dtype)
-        new = ops.where(ops.expand_dims(mask, -1), out, ops.convert_to_tensor(noise))
-        if kb.get_mask(out) is not None:
-            kb.set_mask(new, mask)
-        return new
-
-    second = run_traced(model, take_rows(inputs, rows), perturb=perturb)
+    rows = probe_rows(model, ~_real_positions(masks_2d[0]), own_pass=True) if masks_2d and n else None
+    second = run_traced(model, take_rows(inputs, rows), perturb=noise_at_padding(source_ids, seed))
     if second.error is not None:
         result.error = f"{type(second.error).__name__}: {second.error}"
         return result
@@ -220,6 +203,43 @@ def probe(
     if result.leaked_outputs:
         _locate(trace, second, t_lens, source_ids, result, atol, rtol, rows, n)
     return result
+
+
+def noise_at_padding(source_ids: set[int], seed: int) -> Perturbation:
+    """The outputs of the mask sources (layers by id) replaced at their masked steps by noise far
+    from their values (3 standard deviations of the output, plus 1)."""
+
+    def apply(ev: CallEvent, args: Any, out: Any, _arrays: Any) -> Any:
+        if id(ev.layer) not in source_ids or not kb.is_tensor(out):
+            return out
+        mask = kb.get_mask(out)
+        if mask is None and args:
+            try:
+                mask = ev.layer.compute_mask(args[0], None)
+            except Exception:
+                return out
+        if mask is None or len(shape(out)) != len(shape(mask)) + 1:
+            return out
+        noise = ops.cast(noisy(out, seed + ev.index), out.dtype)
+        new = ops.where(ops.expand_dims(mask, -1), out, noise)
+        if kb.get_mask(out) is not None:
+            kb.set_mask(new, mask)
+        return new
+
+    return Perturbation(("noise at padding", tuple(sorted(source_ids)), seed), apply)
+
+
+def noisy(out: Any, seed: int) -> Any:
+    """Noise of `out`'s shape, standard deviation 3 x `out`'s plus 1 (float32). Drawn by Keras
+    inside a compiled pass (where `out` has no value yet), by NumPy otherwise (an eager Keras draw
+    compiles its generator first: 0.7 s on JAX)."""
+    if kb.is_traced(out):
+        values = ops.cast(out, "float32")
+        return kb.keras.random.normal(tuple(out.shape), seed=seed) * (ops.std(values) * 3.0 + 1.0)
+    arr = np.asarray(kb.to_numpy(out), dtype="float32")
+    noise = np.random.default_rng(seed).standard_normal(arr.shape, dtype=np.float32)
+    noise *= float(np.std(arr)) * 3.0 + 1.0
+    return ops.convert_to_tensor(noise)
 
 
 def _locate(

@@ -17,10 +17,10 @@ import numpy as np
 from maskcheck import bridge as kb
 from maskcheck.facts.flow import shape, time_aligned
 from maskcheck.facts.layout import InputLayout
-from maskcheck.facts.probe import at_rows, indices_in_x, numbered, probe_rows, take_rows
+from maskcheck.facts.probe import at_rows, indices_in_x, noisy, numbered, probe_rows, take_rows
 from maskcheck.facts.probe import output_change as _change
 from maskcheck.facts.steps import end_padding, steps_equal
-from maskcheck.trace import CallEvent, Trace, run_traced
+from maskcheck.trace import CallEvent, Perturbation, Trace, run_traced
 
 # Name fragments of an explicit padding-mask input, and those of the ids input it belongs to
 # (stripped to pair `encoder_padding_mask` with `encoder_token_ids`).
@@ -199,28 +199,33 @@ def probe_layer_output(
     """Run the model again with the output of `layer` (an Embedding) replaced by noise at `pads`,
     in the calls that look up `ids`; report the outputs that changed at real steps. The ids stay
     as they are, so a mask the model derives from them (`ids != 0`, by hand) stays the same."""
-    rng = np.random.default_rng(seed)
-    rows = probe_rows(model, pads)
-    ids, pads_run = take_rows(ids, rows), take_rows(pads, rows)
+    rows = probe_rows(model, pads, own_pass=True)
+    calls = frozenset(
+        e.nth
+        for e in trace.events
+        if e.layer is layer and e.call_inputs and _same(e.call_inputs[0], ids)
+    )
 
-    def perturb(ev: CallEvent, args: Any, out: Any) -> Any:
-        if ev.layer is not layer or not args or not kb.is_tensor(out) or len(shape(out)) != 3:
+    def apply(ev: CallEvent, args: Any, out: Any, pads_run: Any) -> Any:
+        if ev.layer is not layer or ev.nth not in calls or not kb.is_tensor(out) or len(shape(out)) != 3:
             return out
-        try:
-            seen = np.asarray(kb.to_numpy(args[0]))
-        except Exception:
-            return out
-        if seen.shape != ids.shape or not np.array_equal(seen, ids):
-            return out
-        arr = np.asarray(kb.to_numpy(out))
-        noise = (rng.standard_normal(arr.shape) * (float(np.std(arr)) * 3.0 + 1.0)).astype(arr.dtype)
-        new = kb.keras.ops.where(pads_run[..., None], kb.keras.ops.convert_to_tensor(noise), out)
+        noise = kb.keras.ops.cast(noisy(out, seed + ev.index), out.dtype)
+        new = kb.keras.ops.where(kb.keras.ops.expand_dims(pads_run, -1), noise, out)
         mask = kb.get_mask(out)
         if mask is not None:
             kb.set_mask(new, mask)
         return new
 
+    perturb = Perturbation(("embedding output at padding", id(layer), calls, seed), apply, take_rows(pads, rows))
     return _compare(trace, run_traced(model, structured(take_rows(list(inputs), rows)), perturb=perturb), pads, rows)
+
+
+def _same(t: Any, ids: np.ndarray) -> bool:
+    try:
+        seen = np.asarray(kb.to_numpy(t))
+    except Exception:
+        return False
+    return seen.shape == ids.shape and bool(np.array_equal(seen, ids))
 
 
 def _compare(trace: Trace, second: Trace, pads: np.ndarray, rows: np.ndarray | None) -> InputProbe:

@@ -1,0 +1,205 @@
+"""On JAX the instrumented pass (and each padding probe) is compiled once per model and shape, as
+`predict` compiles its own: it must record exactly what the eager pass records, use the current
+weights, fall back to the eager pass where the model cannot be compiled, and never change the
+model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import maskcheck
+from maskcheck import bridge as kb
+from maskcheck.bridge import jit, keras
+from maskcheck.synth import padded_ids
+from maskcheck.trace import Trace, _run, run_traced, runs_compiled
+
+pytestmark = pytest.mark.backends
+jax_only = pytest.mark.skipif(kb.backend_name() != "jax", reason="passes are compiled on JAX only")
+
+layers = keras.layers
+T, VOCAB = 10, 30
+
+
+def _attention_tagger() -> Any:
+    """Embedding(mask_zero) -> self-attention -> per-step head: the mask reaches the output (correct)."""
+    inp = keras.Input((None,), dtype="int32")
+    e = layers.Embedding(VOCAB, 8, mask_zero=True, name="embed")(inp)
+    h = layers.LayerNormalization(name="norm")(layers.MultiHeadAttention(2, 4, name="attend")(e, e))
+    return keras.Model(inp, layers.Dense(3, activation="softmax", name="head")(h))
+
+
+def _conv_pooled() -> Any:
+    """Embedding(mask_zero) -> Conv1D -> pooling: the convolution drops the mask and mixes padded
+    steps into real ones (MC101, MC108)."""
+    inp = keras.Input((T,), dtype="int32")
+    e = layers.Embedding(VOCAB, 8, mask_zero=True, name="embed")(inp)
+    h = layers.Conv1D(4, 3, padding="same", name="conv")(e)
+    return keras.Model(inp, layers.Dense(1, name="head")(layers.GlobalAveragePooling1D(name="pool")(h)))
+
+
+class _HostRoundTrip(layers.Layer):
+    """Computes through NumPy: fine eagerly, impossible inside a compiled function."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.convert_to_tensor(np.asarray(x) * 2.0)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+def _host_model() -> Any:
+    inp = keras.Input((T,), dtype="int32")
+    h = _HostRoundTrip()(layers.Embedding(VOCAB, 8, mask_zero=True)(inp))
+    h = layers.Conv1D(4, 3, padding="same")(h)
+    return keras.Model(inp, layers.Dense(1)(layers.GlobalAveragePooling1D()(h)))
+
+
+def _x(n: int = 12) -> np.ndarray:
+    return padded_ids(n=n, t=T, vocab=VOCAB)
+
+
+def _summary(trace: Trace) -> list[tuple[Any, ...]]:
+    def arrays(ts: list[Any]) -> list[Any]:
+        return [None if t is None else np.asarray(kb.to_numpy(t)) for t in ts]
+
+    rows = []
+    for ev in trace.events:
+        producers = [trace.producer[id(t)].path if id(t) in trace.producer else None for t in ev.inputs]
+        rows.append(
+            (
+                ev.path,
+                ev.nth,
+                ev.calls,
+                producers,
+                arrays(ev.input_masks),
+                arrays(ev.received_masks),
+                arrays(ev.outputs),
+                arrays(ev.output_masks),
+                [None if kb.get_mask(t) is None else np.asarray(kb.to_numpy(kb.get_mask(t))) for t in ev.outputs],
+            )
+        )
+    return rows
+
+
+def _assert_same_record(a: Trace, b: Trace) -> None:
+    sa, sb = _summary(a), _summary(b)
+    assert [r[:4] for r in sa] == [r[:4] for r in sb]
+    for ra, rb in zip(sa, sb, strict=True):
+        for xs, ys in zip(ra[4:], rb[4:], strict=True):
+            assert len(xs) == len(ys), ra[0]
+            for u, v in zip(xs, ys, strict=True):
+                assert (u is None) == (v is None), ra[0]
+                if u is not None:
+                    np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5, err_msg=ra[0])
+    assert a.output_names == b.output_names
+    assert [kb.get_mask(t) is None for t in a.outputs] == [kb.get_mask(t) is None for t in b.outputs]
+
+
+@jax_only
+def test_compiled_pass_records_what_the_eager_pass_records() -> None:
+    model, x = _attention_tagger(), _x()
+    before = jit.traces(model)
+    compiled = run_traced(model, x)
+    assert jit.traces(model) == before + 1, "the pass ran compiled"
+    _assert_same_record(compiled, _run(model, x, None, None))
+    mask = kb.get_mask(compiled.outputs[0])
+    assert mask is not None and np.array_equal(kb.to_numpy(mask), x != 0)
+
+
+@jax_only
+def test_each_model_and_shape_compiles_once() -> None:
+    model, x = _conv_pooled(), _x(n=80)
+    maskcheck.audit(model, x, seed=0)
+    first = jit.traces(model)
+    assert first >= 2  # the pass and the noise probe (on at most 64 padded rows)
+    maskcheck.audit(model, x, seed=0)
+    assert jit.traces(model) == first
+
+
+@jax_only
+def test_compiled_pass_uses_the_current_weights() -> None:
+    model, x = _attention_tagger(), _x()
+    first = kb.to_numpy(run_traced(model, x).outputs[0])
+    np.testing.assert_allclose(first, kb.to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6)
+    dense = model.layers[-1]
+    dense.set_weights([w * 0.5 + 0.1 for w in dense.get_weights()])
+    second = kb.to_numpy(run_traced(model, x).outputs[0])
+    np.testing.assert_allclose(second, kb.to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(first, second)
+
+
+def _twin(build: Any) -> tuple[Any, Any]:
+    """The same model twice, the second compiled with `run_eagerly=True` (the eager pass)."""
+    a, b = build(), build()
+    b.set_weights(a.get_weights())
+    b.compile(loss="mse", run_eagerly=True)
+    return a, b
+
+
+def _codes(report: Any) -> list[tuple[str, str | None, Any]]:
+    return sorted((f.code, f.layer, f.details.get("samples")) for f in report.findings)
+
+
+@pytest.mark.parametrize("build", [_attention_tagger, _conv_pooled], ids=["correct", "leaky"])
+def test_findings_do_not_depend_on_how_the_pass_runs(build: Any) -> None:
+    compiled, eager = _twin(build)
+    x = _x(n=80)
+    a, b = maskcheck.audit(compiled, x, seed=0), maskcheck.audit(eager, x, seed=0)
+    assert _codes(a) == _codes(b)
+    assert not runs_compiled(eager)
+    assert runs_compiled(compiled) == (kb.backend_name() == "jax")
+    if build is _conv_pooled:
+        assert {"MC101", "MC108"} <= {f.code for f in a.findings}, a
+    else:
+        assert not a.at_least("error"), a
+
+
+@jax_only
+def test_a_model_that_cannot_be_compiled_runs_eagerly() -> None:
+    model, x = _host_model(), _x(n=80)
+    report = maskcheck.audit(model, x, seed=0)
+    assert jit.failed(model)
+    assert {"MC101", "MC108"} <= {f.code for f in report.findings}, report
+    again = maskcheck.audit(model, x, seed=0)
+    assert _codes(again) == _codes(report)
+
+
+def test_other_backends_and_eager_models_are_not_compiled() -> None:
+    model = _conv_pooled()
+    model.compile(loss="mse", jit_compile=False)
+    maskcheck.audit(model, _x(), seed=0)
+    assert jit.traces(model) == 0
+    plain = _conv_pooled()
+    maskcheck.audit(plain, _x(), seed=0)
+    assert (jit.traces(plain) > 0) == (kb.backend_name() == "jax")
+
+
+def test_the_model_keeps_its_jit_settings() -> None:
+    """`model.jit_compile` resolves and stores a default on first read: the audit reads around it."""
+    model = _conv_pooled()
+    model.compile(loss="mse")
+    saved = dict(model.__dict__)
+    maskcheck.audit(model, _x(), seed=0)
+    assert model.__dict__.get("_jit_compile") == saved.get("_jit_compile")
+    assert model.__dict__.get("_run_eagerly") == saved.get("_run_eagerly")
+    assert set(model.__dict__) == set(saved)
+
+
+def test_compiled_passes_do_not_keep_the_model_alive() -> None:
+    import gc
+    import weakref
+
+    model = _conv_pooled()
+    maskcheck.audit(model, _x(n=80), seed=0)
+    assert (jit.traces(model) > 0) == (kb.backend_name() == "jax")
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
