@@ -19,6 +19,7 @@ from maskcheck.facts.context import AuditContext, AuditOptions
 from maskcheck.facts.flow import role_of, shape
 from maskcheck.facts.mask_map import mask_map
 from maskcheck.facts.ordering import root_cause_first
+from maskcheck.facts.probe import leak_companion
 from maskcheck.facts.targets import check_targets
 from maskcheck.report import Finding, LayerTrace, Report, Severity
 from maskcheck.settings import DEFAULT_TIME_BUDGET, Settings, flag, progress_enabled, strict_enabled
@@ -174,7 +175,8 @@ def audit(
                     f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
                     f"{collected} (max_samples={max_samples})."
                 )
-        trace = run_traced(model, sample.model_inputs())
+        companion = leak_companion(seed) if perturb and settings.runs("MC108") else None
+        trace = run_traced(model, sample.model_inputs(), companion=companion)
         bar.step()
         if trace.error is not None and mask_failure(trace) is None:
             raise MaskcheckError(

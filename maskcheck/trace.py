@@ -30,7 +30,7 @@ from maskcheck.bridge.graph import (
     sublayers,
 )
 from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
-from maskcheck.bridge.patch import compiled_rnn_call, has_loops, instrumented, not_compilable, suspended
+from maskcheck.bridge.patch import compiled_rnn_call, instrumented, not_compilable, suspended
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -134,6 +134,10 @@ class Trace:
     error: BaseException | None = None
     failed: list[CallEvent] = field(default_factory=list)
     """The calls the error passed through, innermost first."""
+    companion: Companion | None = None
+    """What was asked to run alongside this pass (the probes pass it on, to share its program)."""
+    companion_trace: tuple[Hashable, Trace] | None = None
+    """(its perturbation's key, the perturbed pass), where it ran in the same compiled call."""
 
     def layer_events(self) -> list[CallEvent]:
         return [e for e in self.events if e is not self.root]
@@ -439,28 +443,36 @@ class Perturbation:
     arrays: Any = None
 
 
-def run_traced(model: Any, inputs: Any, perturb: Perturbation | None = None) -> Trace:
+@dataclass(frozen=True)
+class Companion:
+    """A perturbed pass to run in the same compiled call as a plain one (JAX): `make(trace)` builds
+    its perturbation from the plain pass's record (what it reads of it must not depend on tensor
+    values), or returns None. One compile and one call instead of two; eager backends ignore it
+    (the probe runs its own pass when it needs it). `key` names what `make` does."""
+
+    key: Hashable
+    make: Callable[[Trace], Perturbation | None]
+
+
+def run_traced(
+    model: Any, inputs: Any, perturb: Perturbation | None = None, companion: Companion | None = None
+) -> Trace:
     """Run `model(inputs, training=False)` once under instrumentation, from fresh RNN states.
 
     On JAX the instrumented pass is compiled once per model, shapes and perturbation (as
     `predict` compiles its own), where the model allows it; eagerly otherwise."""
     if _compilable(model):
-        trace = _run_compiled(model, inputs, perturb)
+        trace = _run_compiled(model, inputs, perturb, companion)
         if trace is not None:
+            trace.companion = companion
             return trace
-    return _run(model, inputs, perturb, None if perturb is None else perturb.arrays)
+    trace = _run(model, inputs, perturb, None if perturb is None else perturb.arrays)
+    trace.companion = companion
+    return trace
 
 
 def _compilable(model: Any) -> bool:
-    # A model with RNN loops keeps the eager walk: its loops are compiled per layer once, and
-    # shared by the trace and every probe, where each whole pass would compile them again (an
-    # LSTM's scan takes seconds to compile); the eager rest of such a model is cheap.
-    return (
-        jit.usable(model)
-        and not kb.is_legacy(model)
-        and stateful_batch_size(model) is None
-        and not has_loops(model)
-    )
+    return jit.usable(model) and not kb.is_legacy(model) and stateful_batch_size(model) is None
 
 
 def runs_compiled(model: Any) -> bool:
@@ -518,6 +530,7 @@ class _Compiled:
     mask_of: list[int | None]
     layers: dict[int, Callable[[], Any]] = field(default_factory=dict)
     """id(call) -> its layer, held weakly (the template's own `layer` is None)."""
+    companion: tuple[Hashable, Trace] | None = None
 
 
 def _weak(obj: Any) -> Callable[[], Any]:
@@ -527,22 +540,38 @@ def _weak(obj: Any) -> Callable[[], Any]:
         return lambda: obj
 
 
-def _run_compiled(model: Any, inputs: Any, perturb: Perturbation | None) -> Trace | None:
+def _as_eager(trace: Trace, x: Any) -> None:
+    """The model's own call gets the arguments as tracers; eagerly it gets the NumPy arrays, which
+    are not recorded (Keras converts them inside): record the same."""
+    if trace.root is None:
+        return
+    args = {id(t) for t in _flatten(x)}
+    root = trace.root
+    kept = [i for i, t in enumerate(root.inputs) if id(t) not in args]
+    root.inputs = [root.inputs[i] for i in kept]
+    root.input_masks = [root.input_masks[i] for i in kept]
+    root.first_inputs = [t for t in root.first_inputs if id(t) not in args]
+
+
+def _run_compiled(
+    model: Any, inputs: Any, perturb: Perturbation | None, companion: Companion | None
+) -> Trace | None:
     model_ref = weakref.ref(model)  # what the compiled pass keeps must not keep the model alive
 
     def body(x: Any, arrays: Any) -> tuple[_Compiled, list[Any], bool]:
         trace = _run(model_ref(), x, perturb, arrays)
         if trace.error is not None:
             return _Compiled(trace, {}, []), [], False  # the eager pass reports it, as the model raises it
-        if trace.root is not None:
-            # The model's own call gets the arguments as tracers; eagerly it gets the NumPy arrays,
-            # which are not recorded (Keras converts them inside): record the same here.
-            args = {id(t) for t in _flatten(x)}
-            root = trace.root
-            kept = [i for i, t in enumerate(root.inputs) if id(t) not in args]
-            root.inputs = [root.inputs[i] for i in kept]
-            root.input_masks = [root.input_masks[i] for i in kept]
-            root.first_inputs = [t for t in root.first_inputs if id(t) not in args]
+        _as_eager(trace, x)
+        traces = [trace]
+        paired: tuple[Hashable, Trace] | None = None
+        extra = companion.make(trace) if companion is not None else None
+        if extra is not None and extra.arrays is None:
+            second = _run(model_ref(), x, extra, None)
+            if second.error is None:
+                _as_eager(second, x)
+                traces.append(second)
+                paired = (extra.key, second)
         leaves: list[Any] = []
         index: dict[int, int] = {}
 
@@ -551,12 +580,13 @@ def _run_compiled(model: Any, inputs: Any, perturb: Perturbation | None) -> Trac
                 index[id(v)] = len(leaves)
                 leaves.append(v)
 
-        for ev in _all_events(trace):
-            for name in _TENSOR_LISTS:
-                for v in getattr(ev, name):
-                    add(v)
-        for v in trace.outputs + trace.output_masks + trace.keepalive:
-            add(v)
+        for t in traces:
+            for ev in _all_events(t):
+                for name in _TENSOR_LISTS:
+                    for v in getattr(ev, name):
+                        add(v)
+            for v in t.outputs + t.output_masks + t.keepalive:
+                add(v)
         mask_of: list[int | None] = []
         i = 0
         while i < len(leaves):  # the masks riding on the masks too (there are none, in practice)
@@ -565,17 +595,25 @@ def _run_compiled(model: Any, inputs: Any, perturb: Perturbation | None) -> Trac
             mask_of.append(None if m is None or not kb.is_tensor(m) else index[id(m)])
             i += 1
         layers: dict[int, Any] = {}
-        for ev in _all_events(trace):
-            layers[id(ev)] = _weak(ev.layer)
-            ev.layer = None
-        return _Compiled(trace, index, mask_of, layers), leaves, True
+        for t in traces:
+            for ev in _all_events(t):
+                layers[id(ev)] = _weak(ev.layer)
+                ev.layer = None
+        return _Compiled(trace, index, mask_of, layers, paired), leaves, True
 
-    key = ("pass", None if perturb is None else perturb.key)
+    key = ("pass", None if perturb is None else perturb.key, None if companion is None else companion.key)
     got = jit.run(model, key, body, inputs, None if perturb is None else perturb.arrays)
     if got is None:
         return None
     compiled, values = got
-    return _instantiate(compiled, values)
+    for i, j in enumerate(compiled.mask_of):
+        if j is not None:
+            kb.set_mask(values[i], values[j])
+    trace = _instantiate(compiled, compiled.trace, values)
+    if compiled.companion is not None:
+        pkey, second = compiled.companion
+        trace.companion_trace = (pkey, _instantiate(compiled, second, values))
+    return trace
 
 
 def _all_events(trace: Trace) -> list[CallEvent]:
@@ -593,18 +631,14 @@ def _all_events(trace: Trace) -> list[CallEvent]:
     return list(seen.values())
 
 
-def _instantiate(compiled: _Compiled, values: list[Any]) -> Trace:
-    """The compiled pass's record with its concrete values in place of the tracers, and each value
-    carrying the mask its tracer carried."""
-    for i, j in enumerate(compiled.mask_of):
-        if j is not None:
-            kb.set_mask(values[i], values[j])
+def _instantiate(compiled: _Compiled, template: Trace, values: list[Any]) -> Trace:
+    """The record of a compiled pass with the computed values in place of the tracers (the masks
+    riding on the values are set already)."""
 
     def value(v: Any) -> Any:
         i = compiled.index.get(id(v)) if v is not None else None
         return v if i is None else values[i]
 
-    template = compiled.trace
     copies: dict[int, CallEvent] = {}
     for ev in _all_events(template):
         new = copy.copy(ev)
@@ -625,7 +659,7 @@ def _instantiate(compiled: _Compiled, values: list[Any]) -> Trace:
         output_names=list(template.output_names),
         output_masks=[value(v) for v in template.output_masks],
         producer={id(value(t)): copies[id(ev)] for t, ev in _producer_items(template, compiled)},
-        keepalive=values,
+        keepalive=[value(v) for v in template.keepalive],
         captured_warnings=list(template.captured_warnings),
     )
 

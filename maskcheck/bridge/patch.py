@@ -184,17 +184,6 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
     return fn
 
 
-def has_loops(model: Any) -> bool:
-    """Whether `model` has RNN or TimeDistributed layers (their loops are compiled per layer by
-    `compiled_rnn_call`, once for the trace and its probes)."""
-    from keras import layers
-
-    try:
-        return any(isinstance(layer, (layers.RNN, layers.TimeDistributed)) for layer in all_layers(model))
-    except Exception:
-        return False
-
-
 def _batch_padded(fn: Call) -> Call:
     """`fn` (a compiled RNN or TimeDistributed call) with a smaller batch than one it ran on before
     (a probe on a subset of the traced sample) padded up to that batch with zero rows and the

@@ -183,7 +183,8 @@ def probe_input(
     rows = probe_rows(model, pads)
     xs = take_rows(list(inputs), rows)
     xs[index] = _perturbed(xs[index], take_rows(pads, rows), kind, rng)
-    return _compare(trace, run_traced(model, structured(xs)), pads, rows)
+    # The trace's companion too: on JAX the same compiled call as the trace, not a compile of its own.
+    return _compare(trace, run_traced(model, structured(xs), companion=trace.companion), pads, rows)
 
 
 def probe_layer_output(

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge import jit
 from maskcheck.checks.base import Invalid, Threshold, Valid
 from maskcheck.checks.outputs._common import OutputCheck, labels_out_of_range, loss_counted, perturbed
 from maskcheck.facts.context import AuditContext
@@ -15,8 +16,8 @@ from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
 
 
-def _loss_value(loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
-    value = np.asarray(kb.to_numpy(loss_obj(y, y_pred, w)))
+def _loss_value(ctx: AuditContext, identity: Any, loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
+    value = np.asarray(kb.to_numpy(jit.loss_value(ctx.model, identity, loss_obj, y, y_pred, w)))
     if value.ndim:
         raise ValueError(
             f"it returns an array of shape {value.shape}, not one number (a loss with reduction=None?)"
@@ -159,8 +160,8 @@ class LossCountsPadding(OutputCheck):
                 w = np.broadcast_to(np.asarray(w, "float32").reshape(len(padded), -1), padded.shape).copy()
             loss_obj = kb.resolve_loss(info.identifier, y, y_pred, legacy=kb.is_legacy(ctx.model))
             try:
-                before = _loss_value(loss_obj, y, y_pred, w)
-                after = _loss_value(loss_obj, perturbed(y, padded, kind, head.units), y_pred, w)
+                before = _loss_value(ctx, info.identifier, loss_obj, y, y_pred, w)
+                after = _loss_value(ctx, info.identifier, loss_obj, perturbed(y, padded, kind, head.units), y_pred, w)
                 how = "changing y only at"
                 if self._same(before, after):
                     # padded steps predicted uniformly cost the same for any label: weight them instead
@@ -170,8 +171,8 @@ class LossCountsPadding(OutputCheck):
                         else np.asarray(w, "float32").reshape(len(padded), -1),
                         padded.shape,
                     )
-                    before = _loss_value(loss_obj, y, y_pred, np.array(base_w))
-                    after = _loss_value(loss_obj, y, y_pred, base_w * (1.0 + padded))
+                    before = _loss_value(ctx, info.identifier, loss_obj, y, y_pred, np.array(base_w))
+                    after = _loss_value(ctx, info.identifier, loss_obj, y, y_pred, base_w * (1.0 + padded))
                     how = "weighting only"
             except Exception as exc:
                 ctx.could_not_run(self.code, f"the loss of {out.label} could not be evaluated: {exc}")
