@@ -132,6 +132,16 @@ class LayoutAccumulator:
         self._layout: InputLayout | None = None
         self._started = False
         self._held: list[tuple[np.ndarray, int]] = []
+        # The first batch's pad steps, computed by the layout probe and read again by the
+        # statistics right after: (batch, pad, result), by identity.
+        self._first: tuple[np.ndarray, Any, tuple[Any, Any, Any]] | None = None
+
+    def _steps_equal(self, x: np.ndarray, pad: Any) -> tuple[Any, Any, Any]:
+        first = self._first
+        if first is not None and first[0] is x and first[1] is pad:
+            self._first = None
+            return first[2]
+        return steps_equal(x, pad)
 
     @property
     def layout(self) -> InputLayout | None:
@@ -181,7 +191,9 @@ class LayoutAccumulator:
             pad = np.zeros(int(np.prod(x.shape[2:])))  # zero padding scattered too much to be detected
         if not np.all((pad == pad.flat[0]) | np.isnan(pad)):
             return
-        _full, partial, _ = steps_equal(x, pad)
+        result = steps_equal(x, pad)
+        self._first = (x, pad, result)
+        partial = result[1]
         assert partial is not None
         has_partial = partial.any(axis=1)
         if has_partial.sum() < max(2, TRANSFORM_MIN_PARTIAL * x.shape[0]):
@@ -279,7 +291,7 @@ class LayoutAccumulator:
                 add_indices(lay.nonfinite_idx, np.flatnonzero(rows), offset)
         feats = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
         if lay.by_pad is not None and lay.pad is not None:
-            full, partial, count = steps_equal(x, lay.pad)
+            full, partial, count = self._steps_equal(x, lay.pad)
             update_stats(lay.by_pad, full, partial, offset, count, feats)
             if lay.by_mask is not None and lay.pad_matches_mask:
                 update_stats(lay.by_mask, full, partial, offset, count, feats)
@@ -288,8 +300,9 @@ class LayoutAccumulator:
             and lay.mask_value is not None
             and not (lay.by_pad is not None and lay.pad_matches_mask)
         ):
-            full, partial, count = steps_equal(x, lay.mask_value)
+            full, partial, count = self._steps_equal(x, lay.mask_value)
             update_stats(lay.by_mask, full, partial, offset, count, feats)
+        self._first = None
         if lay.after_fix is not None and x.ndim == 3:
             n, t, f = x.shape
             fixed = (
