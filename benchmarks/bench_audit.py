@@ -8,7 +8,8 @@ The honest measure is the first: the audit traces at most `max_samples` sequence
 divided by one `predict` over exactly those sequences. The floor is about 2x (one traced pass
 and one padding probe). Models: a BiLSTM tagger (T = 100, with labels and a compiled loss), a
 GRU regressor over T = 2,000, a Transformer classifier on ids (T = 128), a small keras-hub BERT
-backbone (T = 128, when keras-hub is installed), Conv1D -> GRU, and a GRU over T = 5,000.
+backbone (T = 128, when keras-hub is installed), Conv1D -> GRU, a GRU over T = 5,000, and the
+BiLSTM tagger again with a variable time axis (MC108's length probes run too).
 
 The second table divides the audit of all of X (the data checks stream over every sequence) by
 `predict` over all of X, for a BiLSTM tagger and a Transformer at T = 32.
@@ -107,6 +108,21 @@ def case_bilstm_tagger() -> tuple[str, keras.Model, object, object]:
     return "BiLSTM tagger, T=100, N=256, with y", model, x, y
 
 
+def case_bilstm_variable_t() -> tuple[str, keras.Model, object, object]:
+    """The tagger with a variable time axis: MC108 also runs the sequences lengthened by padded
+    steps and trimmed to their real length (two more shapes)."""
+    x = padded(256, 100, 8)
+    model = keras.Sequential(
+        [
+            keras.Input((None, 8)),
+            layers.Masking(0.0),
+            layers.Bidirectional(layers.LSTM(16, return_sequences=True)),
+            layers.TimeDistributed(layers.Dense(3, activation="softmax")),
+        ]
+    )
+    return "BiLSTM tagger, variable T (100 here), N=256", model, x, None
+
+
 def _gru(t: int, n: int, conv: bool = False) -> tuple[keras.Model, np.ndarray]:
     inp = keras.Input((t, 4))
     h = layers.Masking(0.0)(inp)
@@ -182,7 +198,7 @@ def same_sample() -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
     print("warm: the best of five later calls (the audit's compiled RNN loops are cached per layer)")
     print(f"{'model':50s} {'predict cold':>12s} {'audit cold':>10s} {'ratio':>6s} {'predict warm':>12s} {'audit warm':>10s} {'ratio':>6s}")
-    cases = (case_bilstm_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000)
+    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000)
     for make in cases:
         built = make()
         if built is None:

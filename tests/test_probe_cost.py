@@ -207,3 +207,38 @@ def test_compiled_decoder_with_initial_state() -> None:
     np.testing.assert_allclose(part, full[rows], rtol=1e-4, atol=1e-5)
     decoder = model.get_layer("decoder")
     assert decoder in patch._compiled and decoder not in patch._not_compilable
+
+
+class _CountingCell(layers.LSTMCell):
+    """Counts its Python calls: a compiled loop calls it only while compiling, an eager loop on
+    every step."""
+
+    calls = 0
+
+    def call(self, inputs: Any, states: Any, training: bool = False) -> Any:
+        type(self).calls += 1
+        return super().call(inputs, states, training=training)
+
+
+def test_length_probes_reuse_the_compiled_loops() -> None:
+    """With a variable time axis MC108 also runs the sequences with padded steps appended and
+    trimmed to their real length: those calls go through the traced pass, whose RNN loop is
+    compiled (a plain eager call stepped through it in Python on TensorFlow, and compiled the
+    scan again on every call on JAX: 0.86 s and 1.2 s for a BiLSTM tagger whose `predict` takes
+    0.07 s and 0.01 s)."""
+    from maskcheck.synth import padded_floats
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 12
+    inp = keras.Input((None, F))
+    h = layers.RNN(_CountingCell(4, name="counting_cell"), return_sequences=True)(layers.Masking(0.0)(inp))
+    model = keras.Model(inp, layers.Dense(2)(h))
+    x = padded_floats(n=24, t=t)
+    first = maskcheck.audit(model, x, seed=0)
+    assert not first.at_least("error"), first
+    _CountingCell.calls = 0
+    second = maskcheck.audit(model, x, seed=0)
+    assert [f.code for f in second.findings] == [f.code for f in first.findings]
+    if kb.backend_name() == "torch":
+        assert _CountingCell.calls > 0  # PyTorch loops in Python, as its `predict` does
+    else:
+        assert _CountingCell.calls == 0, "every pass of the second audit ran compiled loops"

@@ -161,13 +161,15 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
     if unbound is not getattr(type(layer), "call", None):
         return None  # an instance-level `call` of the user's: leave it alone
     shape = getattr(args[0], "shape", None)
-    scan = name == "jax" and isinstance(layer, layers.RNN)
-    min_steps = JAX_COMPILE_RNN_MIN_STEPS if scan else COMPILE_RNN_MIN_STEPS
-    if shape is None or len(shape) < 3 or shape[1] is None or int(shape[1]) < min_steps:
+    if shape is None or len(shape) < 3:
         return None
     fn = _compiled.get(layer)
     if fn is not None:
-        return fn
+        return fn  # compiled already: a shorter call (a probe trimmed to the real steps) reuses it
+    scan = name == "jax" and isinstance(layer, layers.RNN)
+    min_steps = JAX_COMPILE_RNN_MIN_STEPS if scan else COMPILE_RNN_MIN_STEPS
+    if shape[1] is None or int(shape[1]) < min_steps:
+        return None
     if name == "jax":
         if getattr(layer, "stateful", False):
             return None  # its states are assigned in place, which a stateless jitted call drops

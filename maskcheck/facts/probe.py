@@ -334,19 +334,10 @@ def _time_input(model: Any, inputs: Any, t_len: int) -> tuple[list[np.ndarray], 
 
 
 def _call(model: Any, xs: list[np.ndarray]) -> list[Any] | None:
-    try:
-        out = model(xs[0] if len(xs) == 1 else xs, training=False)
-    except Exception:
-        return None
-    return _flatten_outputs(out)
-
-
-def _flatten_outputs(out: Any) -> list[Any]:
-    if isinstance(out, dict):
-        return list(out.values())
-    if isinstance(out, (list, tuple)):
-        return list(out)
-    return [out]
+    """The model's outputs on `xs`, through the traced pass: a plain eager call would run an RNN
+    loop step by step in Python (TensorFlow) or compile its scan again on every call (JAX)."""
+    trace = run_traced(model, xs[0] if len(xs) == 1 else xs)
+    return None if trace.error is not None else list(trace.outputs)
 
 
 Pair = tuple[int, Any, Any, "np.ndarray | None"]
