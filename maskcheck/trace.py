@@ -558,10 +558,10 @@ def _run_compiled(
 ) -> Trace | None:
     model_ref = weakref.ref(model)  # what the compiled pass keeps must not keep the model alive
 
-    def body(x: Any, arrays: Any) -> tuple[_Compiled, list[Any], bool]:
+    def body(x: Any, arrays: Any) -> tuple[_Compiled, list[Any], BaseException | None]:
         trace = _run(model_ref(), x, perturb, arrays)
         if trace.error is not None:
-            return _Compiled(trace, {}, []), [], False  # the eager pass reports it, as the model raises it
+            return _Compiled(trace, {}, []), [], trace.error  # the eager pass reports it, as the model raises it
         _as_eager(trace, x)
         traces = [trace]
         paired: tuple[Hashable, Trace] | None = None
@@ -599,7 +599,7 @@ def _run_compiled(
             for ev in _all_events(t):
                 layers[id(ev)] = _weak(ev.layer)
                 ev.layer = None
-        return _Compiled(trace, index, mask_of, layers, paired), leaves, True
+        return _Compiled(trace, index, mask_of, layers, paired), leaves, None
 
     key = ("pass", None if perturb is None else perturb.key, None if companion is None else companion.key)
     got = jit.run(model, key, body, inputs, None if perturb is None else perturb.arrays)

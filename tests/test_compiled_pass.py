@@ -202,6 +202,7 @@ def test_a_model_that_cannot_be_compiled_runs_eagerly() -> None:
     report = maskcheck.audit(model, x, seed=0)
     assert jit.failed(model)
     assert {"MC101", "MC108"} <= {f.code for f in report.findings}, report
+    assert any("ran eagerly" in n and "TracerArrayConversionError" in n for n in report.notes), report.notes
     again = maskcheck.audit(model, x, seed=0)
     assert _codes(again) == _codes(report)
 
@@ -212,8 +213,9 @@ def test_other_backends_and_eager_models_are_not_compiled() -> None:
     maskcheck.audit(model, _x(), seed=0)
     assert jit.traces(model) == 0
     plain = _conv_pooled()
-    maskcheck.audit(plain, _x(), seed=0)
+    report = maskcheck.audit(plain, _x(), seed=0)
     assert (jit.traces(plain) > 0) == (kb.backend_name() == "jax")
+    assert not any("ran eagerly" in n for n in report.notes), report.notes
 
 
 def test_the_model_keeps_its_jit_settings() -> None:

@@ -37,6 +37,8 @@ class _ModelCache:
     entries: OrderedDict[Hashable, _Entry[Any]] = field(default_factory=OrderedDict)
     failed: set[Hashable] = field(default_factory=set)
     losses: dict[Hashable, Any] = field(default_factory=dict)
+    reason: str | None = None
+    """Why a pass could not be compiled (the first error)."""
 
 
 _cache: weakref.WeakKeyDictionary[Any, _ModelCache] = weakref.WeakKeyDictionary()
@@ -66,14 +68,14 @@ def _signature(tree: Any) -> Hashable:
 def run(
     model: Any,
     key: Hashable,
-    body: Callable[[Any, Any], tuple[T, list[Any], bool]],
+    body: Callable[[Any, Any], tuple[T, list[Any], BaseException | None]],
     inputs: Any,
     arrays: Any = None,
 ) -> tuple[T, list[Any]] | None:
     """`body(inputs, arrays)` compiled with `model`'s variables as arguments: returns the template
     `body` built while JAX traced it and the concrete values of the tensors it listed. `key` names
     what `body` does apart from the shapes of `inputs` and `arrays` (one compiled function is kept
-    per key and shapes). None when it cannot be compiled (`body` said so, or JAX raised): the
+    per key and shapes). None when it cannot be compiled (`body` returned the error it met, or JAX raised): the
     caller runs eagerly, and this key is not tried again for this model."""
     import jax
     from keras import StatelessScope
@@ -92,9 +94,9 @@ def run(
             def compiled(values: list[Any], x: Any, extra: Any) -> list[Any]:
                 live: Any = ref()
                 with StatelessScope(state_mapping=list(zip(live.variables, values, strict=True))):
-                    template, leaves, ok = body(x, extra)
-                if not ok:
-                    raise _NotCompilable
+                    template, leaves, error = body(x, extra)
+                if error is not None:
+                    raise _NotCompilable(error)
                 holder.template = template
                 holder.traces += 1
                 return leaves
@@ -107,10 +109,12 @@ def run(
             cache.entries.move_to_end(full)
     try:
         leaves = entry.jitted([v.value for v in model.variables], inputs, arrays)
-    except Exception:
+    except Exception as exc:
         with _lock:
             cache.failed.add(full)
             cache.entries.pop(full, None)
+            if cache.reason is None:
+                cache.reason = exc.reason if isinstance(exc, _NotCompilable) else _describe(exc)
         return None
     if entry.template is None:  # pragma: no cover - defensive: JAX returned without tracing
         return None
@@ -124,6 +128,14 @@ def failed(model: Any) -> bool:
         return cache is not None and bool(cache.failed)
 
 
+def failure(model: Any) -> str | None:
+    """Why a pass of `model` could not be compiled (it ran eagerly), or None. The model may raise
+    the same error eagerly: the caller tells the two apart."""
+    with _lock:
+        cache = _cache.get(model)
+        return None if cache is None else cache.reason
+
+
 def traces(model: Any) -> int:
     """How many times `model`'s compiled passes were traced (each trace is a compile)."""
     with _lock:
@@ -133,6 +145,26 @@ def traces(model: Any) -> int:
 
 class _NotCompilable(Exception):
     """`body` ran, but what it recorded cannot be used compiled (the pass raised inside)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("the pass raised")
+        self.reason = _describe(error)
+
+
+def _describe(exc: BaseException) -> str:
+    seen: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    # Keras re-raises a layer's error with its message rewritten, which fails for JAX's tracer
+    # errors (their constructor takes a tracer): name the JAX error it was handling.
+    exc = next((e for e in seen if type(e).__module__.startswith("jax")), exc)
+    text = str(exc).strip()
+    # Keras prefixes "Exception encountered when calling X.call()." and styles the cause.
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Exception encountered")]
+    first = lines[0].replace("\x1b[1m", "").replace("\x1b[0m", "") if lines else ""
+    return f"{type(exc).__name__}: {first[:160]}"
 
 
 def loss_value(model: Any, identity: Any, loss: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
