@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
-from maskcheck.bridge import jit
 from maskcheck.bridge.graph import output_names
 from maskcheck.budget import fit_to_budget
 from maskcheck.checks.registry import all_checks
@@ -210,10 +209,10 @@ def audit(
                 ctx.could_not_run(check_cls.code, _describe(exc))
             bar.step()
         notes.extend(ctx.notes)
-        slow = jit.failure(model)
-        if slow is not None and trace.error is None:  # the model runs eagerly, not compiled
+        if trace.not_compiled is not None and trace.error is None:  # it runs eagerly, not compiled
             notes.append(
-                f"the traced pass ran eagerly, which is slower, because JAX could not compile it ({slow}); "
+                f"the traced pass ran eagerly, which is slower, because JAX could not compile it "
+                f"({trace.not_compiled}); "
                 "a `call` that uses Keras ops instead of NumPy on its tensors compiles."
             )
         not_run = {code: _short(reason) for code, reason in ctx.not_run.items()}

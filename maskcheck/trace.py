@@ -138,6 +138,8 @@ class Trace:
     """What was asked to run alongside this pass (the probes pass it on, to share its program)."""
     companion_trace: tuple[Hashable, Trace] | None = None
     """(its perturbation's key, the perturbed pass), where it ran in the same compiled call."""
+    not_compiled: str | None = None
+    """Why this pass ran eagerly where it would have been compiled (JAX could not compile it)."""
 
     def layer_events(self) -> list[CallEvent]:
         return [e for e in self.events if e is not self.root]
@@ -461,14 +463,22 @@ def run_traced(
 
     On JAX the instrumented pass is compiled once per model, shapes and perturbation (as
     `predict` compiles its own), where the model allows it; eagerly otherwise."""
+    reason = None
     if _compilable(model):
         trace = _run_compiled(model, inputs, perturb, companion)
         if trace is not None:
             trace.companion = companion
             return trace
+        arrays = None if perturb is None else perturb.arrays
+        reason = jit.failure(model, _pass_key(perturb, companion), inputs, arrays)
     trace = _run(model, inputs, perturb, None if perturb is None else perturb.arrays)
     trace.companion = companion
+    trace.not_compiled = reason
     return trace
+
+
+def _pass_key(perturb: Perturbation | None, companion: Companion | None) -> Hashable:
+    return ("pass", None if perturb is None else perturb.key, None if companion is None else companion.key)
 
 
 def _compilable(model: Any) -> bool:
@@ -601,8 +611,7 @@ def _run_compiled(
                 ev.layer = None
         return _Compiled(trace, index, mask_of, layers, paired), leaves, None
 
-    key = ("pass", None if perturb is None else perturb.key, None if companion is None else companion.key)
-    got = jit.run(model, key, body, inputs, None if perturb is None else perturb.arrays)
+    got = jit.run(model, _pass_key(perturb, companion), body, inputs, None if perturb is None else perturb.arrays)
     if got is None:
         return None
     compiled, values = got

@@ -240,3 +240,34 @@ def test_compiled_passes_do_not_keep_the_model_alive() -> None:
     del model
     gc.collect()
     assert ref() is None
+
+
+class _PositionTable(layers.Layer):
+    """Adds a learned position vector from a table of exactly T rows (keras-hub's
+    PositionEmbedding slices it the same way): a longer input cannot be compiled."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def build(self, input_shape: Any) -> None:
+        self.table = self.add_weight(shape=(T, int(input_shape[-1])), name="table")
+
+    def call(self, x: Any) -> Any:
+        table = keras.ops.convert_to_tensor(self.table)
+        return x + keras.ops.slice(table, (0, 0), (keras.ops.shape(x)[1], keras.ops.shape(table)[1]))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+def test_only_a_main_pass_that_runs_eagerly_is_noted() -> None:
+    """MC108's lengthened probe cannot be compiled for a position table of T rows (nor run: eager
+    JAX reads NaN past the table): that probe is skipped, and the traced pass itself, compiled,
+    gets no note."""
+    inp = keras.Input((None,), dtype="int32")
+    h = _PositionTable(name="positions")(layers.Embedding(VOCAB, 8, mask_zero=True, name="embed")(inp))
+    model = keras.Model(inp, layers.Dense(1, name="head")(layers.GlobalAveragePooling1D(name="pool")(h)))
+    report = maskcheck.audit(model, _x(n=40), seed=0)
+    assert not report.at_least("error"), report
+    assert not any("ran eagerly" in n for n in report.notes), report.notes

@@ -37,8 +37,8 @@ class _ModelCache:
     entries: OrderedDict[Hashable, _Entry[Any]] = field(default_factory=OrderedDict)
     failed: set[Hashable] = field(default_factory=set)
     losses: dict[Hashable, Any] = field(default_factory=dict)
-    reason: str | None = None
-    """Why a pass could not be compiled (the first error)."""
+    reasons: dict[Hashable, str] = field(default_factory=dict)
+    """Why each failed pass could not be compiled."""
 
 
 _cache: weakref.WeakKeyDictionary[Any, _ModelCache] = weakref.WeakKeyDictionary()
@@ -113,8 +113,7 @@ def run(
         with _lock:
             cache.failed.add(full)
             cache.entries.pop(full, None)
-            if cache.reason is None:
-                cache.reason = exc.reason if isinstance(exc, _NotCompilable) else _describe(exc)
+            cache.reasons[full] = exc.reason if isinstance(exc, _NotCompilable) else _describe(exc)
         return None
     if entry.template is None:  # pragma: no cover - defensive: JAX returned without tracing
         return None
@@ -128,12 +127,12 @@ def failed(model: Any) -> bool:
         return cache is not None and bool(cache.failed)
 
 
-def failure(model: Any) -> str | None:
-    """Why a pass of `model` could not be compiled (it ran eagerly), or None. The model may raise
-    the same error eagerly: the caller tells the two apart."""
+def failure(model: Any, key: Hashable, inputs: Any, arrays: Any = None) -> str | None:
+    """Why `run(model, key, ..., inputs, arrays)` could not be compiled (it returned None), or
+    None. The model may raise the same error eagerly: the caller tells the two apart."""
     with _lock:
         cache = _cache.get(model)
-        return None if cache is None else cache.reason
+        return None if cache is None else cache.reasons.get((key, _signature((inputs, arrays))))
 
 
 def traces(model: Any) -> int:
