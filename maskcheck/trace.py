@@ -463,17 +463,14 @@ def run_traced(
 
     On JAX the instrumented pass is compiled once per model, shapes and perturbation (as
     `predict` compiles its own), where the model allows it; eagerly otherwise."""
-    reason = None
-    if _compilable(model):
-        trace = _run_compiled(model, inputs, perturb, companion)
-        if trace is not None:
-            trace.companion = companion
-            return trace
-        arrays = None if perturb is None else perturb.arrays
-        reason = jit.failure(model, _pass_key(perturb, companion), inputs, arrays)
-    trace = _run(model, inputs, perturb, None if perturb is None else perturb.arrays)
+    arrays = None if perturb is None else perturb.arrays
+    compilable = _compilable(model)
+    trace = _run_compiled(model, inputs, perturb, companion) if compilable else None
+    if trace is None:
+        reason = jit.failure(model, _pass_key(perturb, companion), inputs, arrays) if compilable else None
+        trace = _run(model, inputs, perturb, arrays)
+        trace.not_compiled = reason
     trace.companion = companion
-    trace.not_compiled = reason
     return trace
 
 

@@ -175,9 +175,9 @@ def loss_value(model: Any, identity: Any, loss: Any, y_true: Any, y_pred: Any, s
 
     from maskcheck.bridge import get_mask, set_mask
 
-    mask = get_mask(y_pred)
     if backend.backend() != "jax" or not usable(model):
         return loss(y_true, y_pred, sample_weight)
+    mask = get_mask(y_pred)
     try:
         key = (identity, _signature((y_true, y_pred, mask, sample_weight)))
         hash(key)

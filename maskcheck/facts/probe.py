@@ -244,8 +244,7 @@ def noise_at_padding(source_ids: set[int], seed: int) -> Perturbation:
                 return out
         if mask is None or len(shape(out)) != len(shape(mask)) + 1:
             return out
-        noise = ops.cast(noisy(out, seed + ev.index), out.dtype)
-        new = ops.where(ops.expand_dims(mask, -1), out, noise)
+        new = ops.where(ops.expand_dims(mask, -1), out, noisy(out, seed + ev.index))
         if kb.get_mask(out) is not None:
             kb.set_mask(new, mask)
         return new
@@ -254,7 +253,7 @@ def noise_at_padding(source_ids: set[int], seed: int) -> Perturbation:
 
 
 def noisy(out: Any, seed: int) -> Any:
-    """Noise of `out`'s shape, standard deviation 3 x `out`'s plus 1 (float32). Drawn by Keras
+    """Noise of `out`'s shape and dtype, standard deviation 3 x `out`'s plus 1. Drawn by Keras
     inside a compiled pass (where `out` has no value yet), by NumPy otherwise (an eager Keras draw
     compiles its generator first: 0.7 s on JAX)."""
     if kb.is_traced(out):
@@ -264,14 +263,14 @@ def noisy(out: Any, seed: int) -> Any:
         dims = tuple(int(d) for d in out.shape)
         scale = ops.std(ops.cast(out, "float32")) * 3.0 + 1.0
         if len(dims) < 3:
-            return kb.keras.random.normal(dims, seed=seed) * scale
+            return ops.cast(kb.keras.random.normal(dims, seed=seed) * scale, out.dtype)
         rows = kb.keras.random.normal(dims[:2] + (1,) * (len(dims) - 2), seed=seed)
         cols = kb.keras.random.normal((1, *dims[1:]), seed=seed + 7919)
-        return (rows + cols) * (scale * float(np.sqrt(0.5)))
+        return ops.cast((rows + cols) * (scale * float(np.sqrt(0.5))), out.dtype)
     arr = np.asarray(kb.to_numpy(out), dtype="float32")
     noise = np.random.default_rng(seed).standard_normal(arr.shape, dtype=np.float32)
     noise *= float(np.std(arr)) * 3.0 + 1.0
-    return ops.convert_to_tensor(noise)
+    return ops.cast(ops.convert_to_tensor(noise), out.dtype)
 
 
 def _locate(

@@ -210,8 +210,7 @@ def probe_layer_output(
     def apply(ev: CallEvent, args: Any, out: Any, pads_run: Any) -> Any:
         if ev.layer is not layer or ev.nth not in calls or not kb.is_tensor(out) or len(shape(out)) != 3:
             return out
-        noise = kb.keras.ops.cast(noisy(out, seed + ev.index), out.dtype)
-        new = kb.keras.ops.where(kb.keras.ops.expand_dims(pads_run, -1), noise, out)
+        new = kb.keras.ops.where(kb.keras.ops.expand_dims(pads_run, -1), noisy(out, seed + ev.index), out)
         mask = kb.get_mask(out)
         if mask is not None:
             kb.set_mask(new, mask)
