@@ -175,7 +175,9 @@ def audit(
                     f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
                     f"{collected} (max_samples={max_samples})."
                 )
-        companion = leak_companion(seed) if perturb and settings.runs("MC108") else None
+        companion = (
+            leak_companion(seed, model, sample.model_inputs()) if perturb and settings.runs("MC108") else None
+        )
         trace = run_traced(model, sample.model_inputs(), companion=companion)
         bar.step()
         if trace.error is not None and mask_failure(trace) is None:

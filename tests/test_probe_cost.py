@@ -242,3 +242,90 @@ def test_length_probes_reuse_the_compiled_loops() -> None:
         assert _CountingCell.calls > 0  # PyTorch loops in Python, as its `predict` does
     else:
         assert _CountingCell.calls == 0, "every pass of the second audit ran compiled loops"
+
+
+# -- MC108's noise and appended steps in one pass --------------------------------------------------
+
+
+def _variable_t_cases() -> list[Any]:
+    from maskcheck.checks.propagation.mc108_output_depends_on_padding import OutputDependsOnPadding
+
+    cases = (*OutputDependsOnPadding.INVALID, *OutputDependsOnPadding.VALID)
+    return [c for c in cases if c.name.startswith("variable T")]
+
+
+def _findings(model: Any, x: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+    report = maskcheck.audit(model, x, seed=0, **kwargs)
+    return [(f.code, f.layer, f.message, f.details) for f in report.findings]
+
+
+@pytest.mark.parametrize("case", _variable_t_cases(), ids=lambda c: c.name)
+def test_noise_and_appended_steps_together_find_what_they_find_apart(
+    case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a variable time axis the noise probe runs on the lengthened sequences; when that pass
+    changes a real step, both probes run apart to say which: the findings must be the same as
+    when they always run apart."""
+    import sys
+
+    from maskcheck.facts import probe as probe_module
+    from maskcheck.testing.cases import applies
+
+    if not applies(case):
+        pytest.skip(f"not on {kb.backend_name()}")
+    built = case.build(sys.modules["maskcheck.testing"])
+    together = _findings(built.model, built.X, **built.kwargs)
+    monkeypatch.setattr(probe_module, "_quiet_together", lambda *a, **k: False)
+    assert _findings(built.model, built.X, **built.kwargs) == together
+
+
+def test_a_subset_probed_together_finds_what_the_probes_find_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 sequences: the noise probe's spread rows and the appended steps' first padded rows are
+    run together; a leaking convolution is found on the same samples either way."""
+    from maskcheck.facts import probe as probe_module
+
+    inp = keras.Input((None, F))
+    h = layers.Conv1D(4, 3, padding="same")(layers.Masking(0.0)(inp))
+    model = keras.Model(inp, layers.Dense(2)(h))
+    x = _late_padding()
+    together = _findings(model, x)
+    assert "MC108" in {f[0] for f in together}, together
+    monkeypatch.setattr(probe_module, "_quiet_together", lambda *a, **k: False)
+    assert _findings(model, x) == together
+
+
+def test_a_correct_variable_length_model_pays_one_pass_for_noise_and_appended_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Noise at padding and appended padded steps used to be two passes (three on PyTorch's
+    Python loops with the trace's: 3.8x `predict` for a BiLSTM tagger); a correct model now pays
+    one, plus the trimmed sequences' short pass, and on JAX no noise pass rides on the trace."""
+    from maskcheck import engine
+    from maskcheck.facts import probe as probe_module
+    from maskcheck.synth import padded_floats
+
+    inp = keras.Input((None, F))
+    h = layers.Bidirectional(layers.LSTM(4, return_sequences=True))(layers.Masking(0.0)(inp))
+    model = keras.Model(inp, layers.Dense(2)(h))
+    probes: list[Any] = []
+    companions: list[Any] = []
+    probe_pass, main_pass = probe_module.run_traced, engine.run_traced
+
+    def counted(m: Any, xs: Any, **kw: Any) -> Any:
+        probes.append((kw.get("perturb"), kb.shape_of(xs)))
+        return probe_pass(m, xs, **kw)
+
+    def main(m: Any, xs: Any, **kw: Any) -> Any:
+        companions.append(kw.get("companion"))
+        return main_pass(m, xs, **kw)
+
+    monkeypatch.setattr(probe_module, "run_traced", counted)
+    monkeypatch.setattr(engine, "run_traced", main)
+    x = padded_floats(n=24, t=T)
+    report = maskcheck.audit(model, x, seed=0)
+    assert not report.at_least("error"), report
+    assert companions == [None]
+    assert len(probes) == 2, probes
+    (noise, longer), (plain, shorter) = probes
+    assert noise is not None and longer[1] == T + probe_module.EXTRA_STEPS
+    assert plain is None and shorter[1] < T

@@ -176,25 +176,33 @@ def probe(
     """Run the model again with noise at padded steps; report outputs whose real steps changed.
 
     Where the time axis is variable, two more passes: `extra_steps` padded steps appended to
-    every sequence, and the most padded sequences trimmed to their real length."""
+    every sequence, and the most padded sequences trimmed to their real length. The noise and
+    the appended steps go into one pass first; only when that pass changes a real step do they
+    run apart, to tell which one did."""
     sources = creators(trace)
     result = LeakResult(sources=[e.path for e in sources])
     if not sources:
         return result
     masks_2d = [e.output_masks[0] for e in sources if len(shape(e.output_masks[0])) == 2]
-    if masks_2d:
-        steps = _real_positions(masks_2d[0])
-        result.extended = _extended(model, inputs, trace, steps, extra_steps, atol, rtol)
-        result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
     n = int(shape(trace.outputs[0])[0] or 0) if trace.outputs and shape(trace.outputs[0]) else 0
     noise = noise_at_padding(source_ids, seed)
     paired = trace.companion_trace
-    if paired is not None and paired[0] == noise.key:
-        second, rows = paired[1], None  # it ran in the trace's own compiled call
+    together = paired is None or paired[0] != noise.key
+    rows = probe_rows(model, ~_real_positions(masks_2d[0]), own_pass=True) if together and masks_2d and n else None
+    if masks_2d:
+        steps = _real_positions(masks_2d[0])
+        longer = _lengthened(model, inputs, steps, extra_steps)
+        if together and longer is not None and _quiet_together(model, trace, noise, longer, rows, n, atol, rtol):
+            result.extended = ShapeProbe(extra_steps)
+            result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
+            return result
+        result.extended = _extended(model, trace, longer, atol, rtol)
+        result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
+    if not together and paired is not None:
+        second = paired[1]  # it ran in the trace's own compiled call
     else:
-        rows = probe_rows(model, ~_real_positions(masks_2d[0]), own_pass=True) if masks_2d and n else None
         second = run_traced(model, take_rows(inputs, rows), perturb=noise)
     if second.error is not None:
         result.error = f"{type(second.error).__name__}: {second.error}"
@@ -218,9 +226,14 @@ def probe(
     return result
 
 
-def leak_companion(seed: int) -> Companion:
+def leak_companion(seed: int, model: Any, inputs: Any) -> Companion | None:
     """MC108's noise probe, to run in the same compiled call as the trace (JAX): its mask sources
-    are known from the trace's record (which calls make a mask), not from any value."""
+    are known from the trace's record (which calls make a mask), not from any value.
+
+    None where an input has a variable time axis: the noise then rides on the lengthened
+    sequences' pass (`_quiet_together`), which runs anyway, instead of costing a pass here."""
+    if _variable_time(model, inputs):
+        return None
 
     def make(trace: Trace) -> Perturbation | None:
         sources = creators(trace)
@@ -314,6 +327,22 @@ def numbered(trace: Trace) -> list[tuple[tuple[int, int], CallEvent]]:
     return out
 
 
+def _variable_time(model: Any, inputs: Any) -> bool:
+    """Whether the length probes can run: an array input (of an array or a list of them, as
+    `_time_input` takes) whose time axis the model does not fix."""
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if not all(isinstance(x, np.ndarray) for x in xs):
+        return False
+    try:
+        declared = [t.shape for t in model.inputs]
+    except (AttributeError, ValueError, TypeError):
+        declared = []
+    for k, x in enumerate(xs):
+        if x.ndim >= 2 and (k >= len(declared) or len(declared[k]) < 2 or declared[k][1] is None):
+            return True
+    return False
+
+
 def _time_input(model: Any, inputs: Any, t_len: int) -> tuple[list[np.ndarray], int] | None:
     """The inputs as a list, and the index of the one input whose variable time axis the mask
     covers (None when no input, or several, have that length, or the model fixes it)."""
@@ -362,13 +391,30 @@ def _compare(
     return shape_probe
 
 
-def _extended(
-    model: Any, inputs: Any, trace: Trace, real: np.ndarray, steps: int, atol: float, rtol: float
-) -> ShapeProbe | None:
-    """Append `steps` padded steps (the input's own pad step) to the first padded sequences;
-    real-step outputs must stay the same (catches a mean that divides by T, not the real length)."""
-    t_len = real.shape[1]
-    found = _time_input(model, inputs, t_len)
+@dataclass
+class Lengthened:
+    """The inputs for the appended-steps probe: `steps` copies of the pad step appended to input
+    `k` (of `xs`) of the padded sequences; `real` is the traced sample's (samples, steps) mask."""
+
+    xs: list[np.ndarray]
+    k: int
+    real: np.ndarray
+    steps: int
+    pad: np.ndarray
+    rows: np.ndarray  # the padded sequences the probe runs on by itself
+
+    def inputs(self, rows: np.ndarray) -> list[np.ndarray]:
+        x = self.xs[self.k]
+        tail = np.broadcast_to(self.pad, (rows.size, self.steps, *x.shape[2:])).astype(x.dtype)
+        out = [v[rows] for v in self.xs]
+        out[self.k] = np.concatenate([x[rows], tail], axis=1)
+        return out
+
+
+def _lengthened(model: Any, inputs: Any, real: np.ndarray, steps: int) -> Lengthened | None:
+    """How to append `steps` padded steps (the input's own pad step) to the padded sequences, or
+    None where the time axis is fixed or the masked steps hold no single pad step."""
+    found = _time_input(model, inputs, real.shape[1])
     if found is None or steps < 1 or real.all():
         return None
     xs, k = found
@@ -376,26 +422,67 @@ def _extended(
     s_idx, t_idx = np.argwhere(~real)[0]
     pad = x[s_idx, t_idx]
     if not np.array_equal(x[~real], np.broadcast_to(pad, x[~real].shape), equal_nan=x.dtype.kind == "f"):
-        return None  # the masked steps do not hold one pad step: no value to append
-    rows = np.flatnonzero(~real.all(axis=1))[:LENGTH_PROBE_ROWS]
-    tail = np.broadcast_to(pad, (rows.size, steps, *x.shape[2:])).astype(x.dtype)
-    longer = [v[rows] for v in xs]
-    longer[k] = np.concatenate([x[rows], tail], axis=1)
-    outs = _call(model, longer)
-    if outs is None or _newly_non_finite(trace.outputs, outs, rows):
-        # The model does not really take longer sequences (a position table of fixed size: TF
-        # raises, JAX gathers NaN out of range): nothing to compare.
         return None
+    rows = np.flatnonzero(~real.all(axis=1))[:LENGTH_PROBE_ROWS]
+    return Lengthened(xs, k, real, steps, pad, rows)
+
+
+def _lengthened_pairs(trace: Trace, outs: list[Any], longer: Lengthened, rows: np.ndarray) -> list[Pair] | None:
+    """The traced outputs at `rows` paired with a lengthened pass's outputs cut back to the traced
+    steps (None: the model does not really take longer sequences, so nothing to compare)."""
+    if _newly_non_finite(trace.outputs, outs, rows):
+        # A position table of fixed size: TF raises, JAX gathers NaN out of range.
+        return None
+    t_len = longer.real.shape[1]
+    sub = longer.real[rows]
     pairs: list[Pair] = []
-    sub = real[rows]
     for i, (a, b) in enumerate(zip(trace.outputs, outs, strict=False)):
         sa, sb = shape(a), shape(b)
         mine = kb.to_numpy(a)[rows]
-        if time_aligned(a, t_len) and len(sb) == len(sa) and sb[1] == t_len + steps:
+        if time_aligned(a, t_len) and len(sb) == len(sa) and sb[1] == t_len + longer.steps:
             pairs.append((i, mine, kb.to_numpy(b)[:, :t_len], sub))
         elif sa[1:] == sb[1:]:
             pairs.append((i, mine, kb.to_numpy(b), sub if time_aligned(a, t_len) else None))
-    return _compare(ShapeProbe(steps), pairs, rows, atol, rtol)
+    return pairs
+
+
+def _extended(
+    model: Any, trace: Trace, longer: Lengthened | None, atol: float, rtol: float
+) -> ShapeProbe | None:
+    """Append padded steps to the first padded sequences; real-step outputs must stay the same
+    (catches a mean that divides by T, not the real length)."""
+    if longer is None:
+        return None
+    outs = _call(model, longer.inputs(longer.rows))
+    pairs = None if outs is None else _lengthened_pairs(trace, outs, longer, longer.rows)
+    if pairs is None:
+        return None
+    return _compare(ShapeProbe(longer.steps), pairs, longer.rows, atol, rtol)
+
+
+def _quiet_together(
+    model: Any,
+    trace: Trace,
+    noise: Perturbation,
+    longer: Lengthened,
+    rows: np.ndarray | None,
+    n: int,
+    atol: float,
+    rtol: float,
+) -> bool:
+    """Noise at the padded steps of the lengthened sequences, in one pass: True when no real step
+    of any output changed, so that neither the noise probe nor the appended steps would have
+    found a change on their own (each covers a subset of these rows). False also when the pass
+    cannot say (an error, an output whose shape the extra steps change otherwise)."""
+    both = np.union1d(longer.rows, np.arange(n) if rows is None else rows)
+    xs = longer.inputs(both)
+    second = run_traced(model, xs[0] if len(xs) == 1 else xs, perturb=noise)
+    if second.error is not None or len(second.outputs) != len(trace.outputs):
+        return False
+    pairs = _lengthened_pairs(trace, list(second.outputs), longer, both)
+    if pairs is None or len(pairs) != len(trace.outputs):
+        return False
+    return not any(output_change(a, b, real, atol, rtol)[1].any() for _i, a, b, real in pairs)
 
 
 def _newly_non_finite(before: list[Any], after: list[Any], rows: np.ndarray) -> bool:
