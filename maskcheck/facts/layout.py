@@ -132,16 +132,20 @@ class LayoutAccumulator:
         self._layout: InputLayout | None = None
         self._started = False
         self._held: list[tuple[np.ndarray, int]] = []
-        # The first batch's pad steps, computed by the layout probe and read again by the
-        # statistics right after: (batch, pad, result), by identity.
-        self._first: tuple[np.ndarray, Any, tuple[Any, Any, Any]] | None = None
+        # Pad steps of the batch being read, by pad vector: the pad search, the layout probe and
+        # the statistics compare the same batch with the same vector (emptied after each batch,
+        # as a generator may refill its buffer).
+        self._memo: dict[tuple[str, bytes], tuple[Any, Any, Any]] = {}
+        self._memo_x: np.ndarray | None = None
 
     def _steps_equal(self, x: np.ndarray, pad: Any) -> tuple[Any, Any, Any]:
-        first = self._first
-        if first is not None and first[0] is x and first[1] is pad:
-            self._first = None
-            return first[2]
-        return steps_equal(x, pad)
+        if x is not self._memo_x:
+            return steps_equal(x, pad)
+        arr = np.asarray(pad)
+        key = (arr.dtype.str, arr.tobytes())
+        if key not in self._memo:
+            self._memo[key] = steps_equal(x, pad)
+        return self._memo[key]
 
     @property
     def layout(self) -> InputLayout | None:
@@ -191,9 +195,7 @@ class LayoutAccumulator:
             pad = np.zeros(int(np.prod(x.shape[2:])))  # zero padding scattered too much to be detected
         if not np.all((pad == pad.flat[0]) | np.isnan(pad)):
             return
-        result = steps_equal(x, pad)
-        self._first = (x, pad, result)
-        partial = result[1]
+        partial = self._steps_equal(x, pad)[1]
         assert partial is not None
         has_partial = partial.any(axis=1)
         if has_partial.sum() < max(2, TRANSFORM_MIN_PARTIAL * x.shape[0]):
@@ -242,10 +244,17 @@ class LayoutAccumulator:
         narrow = self._model_dtype(x)
         if narrow is not None:
             x = x.astype(narrow)  # what the model sees: Keras casts the input, then compares
+        self._memo_x = x
+        try:
+            self._read(x, offset)
+        finally:
+            self._memo_x, self._memo = None, {}
+
+    def _read(self, x: np.ndarray, offset: int) -> None:
         if self._started:
             self._update(x, offset)
             return
-        found = detect_pad(x if x.dtype.kind == "f" else x.astype("float64"))
+        found = detect_pad(x if x.dtype.kind == "f" else x.astype("float64"), self._steps_equal)
         if found[0] is not None and not self._held:  # the common case: the first batch shows the pad
             self._start(x, found)
             self._update(x, offset)
@@ -302,7 +311,6 @@ class LayoutAccumulator:
         ):
             full, partial, count = self._steps_equal(x, lay.mask_value)
             update_stats(lay.by_mask, full, partial, offset, count, feats)
-        self._first = None
         if lay.after_fix is not None and x.ndim == 3:
             n, t, f = x.shape
             fixed = (
