@@ -16,13 +16,27 @@ from maskcheck.facts.flow import shape
 from maskcheck.report import Finding, Severity
 
 
-def _loss_value(ctx: AuditContext, identity: Any, loss_obj: Any, y: np.ndarray, y_pred: Any, w: Any) -> float:
-    value = np.asarray(kb.to_numpy(jit.loss_value(ctx.model, identity, loss_obj, y, y_pred, w)))
-    if value.ndim:
-        raise ValueError(
-            f"it returns an array of shape {value.shape}, not one number (a loss with reduction=None?)"
-        )
-    return float(value)
+def _loss_values(
+    ctx: AuditContext, identity: Any, loss_obj: Any, y_pred: Any, cases: list[tuple[Any, Any]]
+) -> list[float]:
+    values = []
+    for v in jit.loss_values(ctx.model, identity, loss_obj, y_pred, cases):
+        value = np.asarray(kb.to_numpy(v))
+        if value.ndim:
+            raise ValueError(
+                f"it returns an array of shape {value.shape}, not one number (a loss with reduction=None?)"
+            )
+        values.append(float(value))
+    return values
+
+
+def _weighted(y: Any, w: Any, padded: np.ndarray) -> list[tuple[Any, Any]]:
+    """y with the weights as given (all ones if none) and with the padded steps weighted twice."""
+    base = np.broadcast_to(
+        np.ones(padded.shape, "float32") if w is None else np.asarray(w, "float32").reshape(len(padded), -1),
+        padded.shape,
+    )
+    return [(y, np.array(base)), (y, base * (1.0 + padded))]
 
 
 def _rejected(out: Any) -> bool:
@@ -159,20 +173,26 @@ class LossCountsPadding(OutputCheck):
                 # cannot broadcast them in place, so spread them here (same values).
                 w = np.broadcast_to(np.asarray(w, "float32").reshape(len(padded), -1), padded.shape).copy()
             loss_obj = kb.resolve_loss(info.identifier, y, y_pred, legacy=kb.is_legacy(ctx.model))
+            changed_y = [(y, w), (perturbed(y, padded, kind, head.units), w)]
             try:
-                before = _loss_value(ctx, info.identifier, loss_obj, y, y_pred, w)
-                after = _loss_value(ctx, info.identifier, loss_obj, perturbed(y, padded, kind, head.units), y_pred, w)
+                weighted = _weighted(y, w, padded)
+            except ValueError:
+                weighted = []  # raised again below if these are needed
+            try:
+                try:
+                    values = _loss_values(ctx, info.identifier, loss_obj, y_pred, changed_y + weighted)
+                except Exception:
+                    # the weighted pair, needed only when the first agrees, may be what fails
+                    values = _loss_values(ctx, info.identifier, loss_obj, y_pred, changed_y)
+                before, after = values[:2]
                 how = "changing y only at"
                 if self._same(before, after):
                     # padded steps predicted uniformly cost the same for any label: weight them instead
-                    base_w = np.broadcast_to(
-                        np.ones(padded.shape, "float32")
-                        if w is None
-                        else np.asarray(w, "float32").reshape(len(padded), -1),
-                        padded.shape,
+                    before, after = (
+                        values[2:]
+                        if len(values) == 4
+                        else _loss_values(ctx, info.identifier, loss_obj, y_pred, weighted or _weighted(y, w, padded))
                     )
-                    before = _loss_value(ctx, info.identifier, loss_obj, y, y_pred, np.array(base_w))
-                    after = _loss_value(ctx, info.identifier, loss_obj, y, y_pred, base_w * (1.0 + padded))
                     how = "weighting only"
             except Exception as exc:
                 ctx.could_not_run(self.code, f"the loss of {out.label} could not be evaluated: {exc}")
