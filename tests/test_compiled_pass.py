@@ -117,11 +117,42 @@ def test_compiled_pass_records_what_the_eager_pass_records() -> None:
 def test_each_model_and_shape_compiles_once() -> None:
     model, x = _conv_pooled(), _x(n=80)
     maskcheck.audit(model, x, seed=0)
-    assert jit.traces(model) == 1  # the trace and MC108's noise probe: one compiled call
+    assert jit.traces(model) == 2  # the trace, and MC108's noise probe on 64 of the 80 sequences
     maskcheck.audit(model, x, seed=0)
-    assert jit.traces(model) == 1
+    assert jit.traces(model) == 2
     maskcheck.audit(model, x[:40], seed=0)
-    assert jit.traces(model) == 2  # another shape
+    assert jit.traces(model) == 3  # 40 sequences: the noise probe rides in the trace's own call
+
+
+class _ShapeCell(layers.GRUCell):
+    """Records the batch size each (compile-time) call of the cell sees."""
+
+    batches: list[int] = []
+
+    def call(self, inputs: Any, states: Any, training: bool = False) -> Any:
+        type(self).batches.append(int(inputs.shape[0]))
+        return super().call(inputs, states, training=training)
+
+
+@jax_only
+def test_a_compiled_probe_on_fewer_rows_runs_at_its_own_size() -> None:
+    """An RNN loop compiled inside a whole pass runs at that pass's batch: padded up to the largest
+    batch seen before (what spares an eager pass a new compile), a 64-row probe of a 256-row
+    trace cost the whole trace's time."""
+    from maskcheck.bridge import patch
+    from maskcheck.synth import padded_floats
+
+    inp = keras.Input((patch.COMPILE_RNN_MIN_STEPS, 3))
+    h = layers.RNN(_ShapeCell(4), return_sequences=True)(layers.Masking(0.0)(inp))
+    model = keras.Model(inp, layers.Dense(2)(h))
+    x = padded_floats(n=256, t=patch.COMPILE_RNN_MIN_STEPS)
+    run_traced(model, x)
+    _ShapeCell.batches = []
+    part = run_traced(model, x[:64])
+    assert _ShapeCell.batches and set(_ShapeCell.batches) == {64}, _ShapeCell.batches
+    np.testing.assert_allclose(
+        kb.to_numpy(part.outputs[0]), kb.to_numpy(model(x[:64], training=False)), rtol=1e-4, atol=1e-5
+    )
 
 
 @jax_only

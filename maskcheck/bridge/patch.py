@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from keras.src.layers.layer import Layer as _Layer
 from keras.src.ops.operation import Operation as _Operation
 
+from maskcheck.bridge import is_traced
 from maskcheck.bridge.graph import all_layers
 
 Call = Callable[..., Any]
@@ -201,6 +202,10 @@ def _batch_padded(fn: Call) -> Call:
         leaves = [x for x in tree.flatten((a, k)) if hasattr(x, "shape")]
         n = leaves[0].shape[0] if leaves and len(leaves[0].shape) else None
         if n is None or any(len(x.shape) == 0 or x.shape[0] != n for x in leaves):
+            return fn(*a, **k)
+        if any(is_traced(x) for x in leaves):
+            # Inside a whole pass compiled for this batch (JAX): the loop is compiled with it, at
+            # this size; padding would run the smaller probe at the trace's cost.
             return fn(*a, **k)
         others = tuple(sorted((key, _static(v)) for key, v in k.items() if not hasattr(v, "shape")))
         signature = (others, tuple((tuple(x.shape[1:]), str(x.dtype)) for x in leaves))

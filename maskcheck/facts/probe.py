@@ -230,9 +230,15 @@ def leak_companion(seed: int, model: Any, inputs: Any) -> Companion | None:
     """MC108's noise probe, to run in the same compiled call as the trace (JAX): its mask sources
     are known from the trace's record (which calls make a mask), not from any value.
 
-    None where an input has a variable time axis: the noise then rides on the lengthened
-    sequences' pass (`_quiet_together`), which runs anyway, instead of costing a pass here."""
+    None where the noise probe costs less on its own: where an input has a variable time axis
+    (the noise then rides on the lengthened sequences' pass, `_quiet_together`, which runs
+    anyway), and where the sample holds more than `PROBE_ROWS` sequences (the probe then runs on
+    `PROBE_ROWS` of them: a quarter of the pass for a BiLSTM tagger over 256)."""
     if _variable_time(model, inputs):
+        return None
+    arrays = [x for x in kb.keras.tree.flatten(inputs) if np.ndim(x)]
+    many = bool(arrays) and int(np.shape(arrays[0])[0]) > PROBE_ROWS
+    if many and stateful_batch_size(model) is None and not _fixed_batch_input(model):
         return None
 
     def make(trace: Trace) -> Perturbation | None:
