@@ -493,6 +493,7 @@ def _run(model: Any, inputs: Any, perturb: Perturbation | None, arrays: Any) -> 
     with (
         fresh_states(model),
         instrumented(model, tracer),
+        kb.inference(),
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
