@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from maskcheck import bridge as kb
+from maskcheck.bridge import jit
 from maskcheck.bridge.graph import output_names
 from maskcheck.budget import fit_to_budget
 from maskcheck.checks.registry import all_checks
@@ -103,6 +104,25 @@ def audit(
     (None: the default that `maskcheck.settings.strict()` sets, else False). `progress`: draw a
     `keras.utils.Progbar` on stderr while X is scanned (None: only when stderr is a terminal).
     """
+    with jit.concrete():
+        return _audit(model, X, y, sample_weight, max_samples, time_budget, steps, select, ignore, perturb, seed, strict, progress)
+
+
+def _audit(
+    model: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    max_samples: int,
+    time_budget: float | None,
+    steps: int | None,
+    select: Iterable[str] | str | None,
+    ignore: Iterable[str] | str | None,
+    perturb: bool,
+    seed: int,
+    strict: bool | None,
+    progress: bool | None,
+) -> Report:
     _check_model(model)
     settings = Settings().merge(
         {
@@ -216,6 +236,11 @@ def audit(
                 f"the traced pass ran eagerly, which is slower, because JAX could not compile it "
                 f"({trace.not_compiled}); "
                 "a `call` that uses Keras ops instead of NumPy on its tensors compiles."
+            )
+        for path, reason in trace.eager_loops.items():
+            notes.append(
+                f"the loop of {path} could not be compiled ({reason}), so it stepped through time "
+                "in Python: the audit is slower, its findings the same."
             )
         not_run = {code: _short(reason) for code, reason in ctx.not_run.items()}
         notes.extend(f"{code} could not run: {reason}" for code, reason in not_run.items())

@@ -30,7 +30,7 @@ from maskcheck.bridge.graph import (
     sublayers,
 )
 from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
-from maskcheck.bridge.patch import compiled_rnn_call, instrumented, not_compilable, suspended
+from maskcheck.bridge.patch import compiled_rnn_call, eager_reason, instrumented, not_compilable, suspended
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -140,6 +140,8 @@ class Trace:
     """(its perturbation's key, the perturbed pass), where it ran in the same compiled call."""
     not_compiled: str | None = None
     """Why this pass ran eagerly where it would have been compiled (JAX could not compile it)."""
+    eager_loops: dict[str, str] = field(default_factory=dict)
+    """RNN or TimeDistributed calls (by path) whose loop could not be compiled, and why."""
 
     def layer_events(self) -> list[CallEvent]:
         return [e for e in self.events if e is not self.root]
@@ -282,11 +284,14 @@ class _Tracer:
             else:
                 try:
                     out = compiled(*args, **kwargs)
-                except Exception:
+                except Exception as exc:
                     # Not tf.function-compatible (a user's RNN with Python side effects): run it
                     # eagerly, as the model itself would.
-                    not_compilable(layer)
+                    not_compilable(layer, exc)
                     out = bound(*args, **kwargs)
+            reason = eager_reason(layer)
+            if reason is not None:
+                self.trace.eager_loops.setdefault(ev.path, reason)
             if self.perturb is not None:
                 out = self.perturb(ev, args, out)
         except BaseException:

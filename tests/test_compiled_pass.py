@@ -5,7 +5,7 @@ model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -127,7 +127,7 @@ def test_each_model_and_shape_compiles_once() -> None:
 class _ShapeCell(layers.GRUCell):
     """Records the batch size each (compile-time) call of the cell sees."""
 
-    batches: list[int] = []
+    batches: ClassVar[list[int]] = []
 
     def call(self, inputs: Any, states: Any, training: bool = False) -> Any:
         type(self).batches.append(int(inputs.shape[0]))

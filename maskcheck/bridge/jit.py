@@ -12,6 +12,7 @@ since (by `fit`) are never stale, and nothing is assigned to the model.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections import OrderedDict
@@ -56,6 +57,23 @@ def usable(model: Any) -> bool:
     if getattr(model, "_run_eagerly", False) is True:
         return False
     return getattr(model, "_jit_compile", None) is not False
+
+
+def concrete() -> contextlib.AbstractContextManager[Any]:
+    """Concrete values inside a JAX transformation: an audit started from a layer's `call` while
+    JAX traces that model (`jax.jit`, Keras' shape inference) would get tracers back from its
+    own passes, and NumPy cannot read them. Nothing outside one, or on other backends."""
+    from keras import backend
+
+    if backend.backend() != "jax":
+        return contextlib.nullcontext()
+    import jax
+    from jax._src import core
+
+    clean = getattr(core, "trace_state_clean", None)
+    if clean is None or clean():
+        return contextlib.nullcontext()
+    return jax.ensure_compile_time_eval()
 
 
 def _signature(tree: Any) -> Hashable:

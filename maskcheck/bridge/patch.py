@@ -122,14 +122,22 @@ COMPILE_RNN_MIN_STEPS = 48
 # loops in Python on every backend, so it follows COMPILE_RNN_MIN_STEPS.)
 JAX_COMPILE_RNN_MIN_STEPS = 1
 _compiled: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
-_not_compilable: weakref.WeakSet[Any] = weakref.WeakSet()
+_not_compilable: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
-def not_compilable(layer: Any) -> None:
-    """`layer`'s call failed under `tf.function` (Python side effects, NumPy in a user's RNN):
-    run it eagerly from now on."""
+def not_compilable(layer: Any, error: BaseException) -> None:
+    """`layer`'s call failed under `tf.function` or `jax.jit` (Python side effects, NumPy in a
+    user's RNN, a name TensorFlow rejects): run it eagerly from now on, and remember why."""
     _compiled.pop(layer, None)
-    _not_compilable.add(layer)
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    # tf.function's errors open with "in user code:" and the traceback; the error is last
+    text = (lines[-1] if lines and lines[0].startswith("in user code") else lines[0]) if lines else ""
+    _not_compilable[layer] = text[:200] if text.startswith(type(error).__name__) else f"{type(error).__name__}: {text[:160]}"
+
+
+def eager_reason(layer: Any) -> str | None:
+    """Why `layer`'s loop runs eagerly although it would be compiled (None: it is not known to)."""
+    return _not_compilable.get(layer)
 
 
 @contextlib.contextmanager
@@ -254,7 +262,15 @@ def _static(v: Any) -> Any:
 def _tf_compiled(layer: Any, unbound: Call) -> Call:
     import tensorflow as tf
 
-    compiled = tf.function(_unhooked(layer, unbound), reduce_retracing=True)
+    run = _unhooked(layer, unbound)
+
+    def scoped(*a: Any, **k: Any) -> Any:
+        # Keras opens a name scope per layer; the first one inside a graph is a root scope,
+        # whose name TensorFlow rejects if it starts with "_" (a cell class named `_MyCell`).
+        with tf.name_scope("maskcheck"):
+            return run(*a, **k)
+
+    compiled = tf.function(scoped, reduce_retracing=True)
 
     def quiet(*a: Any, **k: Any) -> Any:
         # A sample of another size (the time_budget pilot, a larger batch) traces again:
