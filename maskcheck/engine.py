@@ -239,8 +239,8 @@ def _audit(
             )
         for path, reason in trace.eager_loops.items():
             notes.append(
-                f"the loop of {path} could not be compiled ({reason}), so it stepped through time "
-                "in Python: the audit is slower, its findings the same."
+                f"the loop of {path} could not be compiled ({reason}), so it runs eagerly from "
+                "now on: the audit is slower, its findings the same."
             )
         not_run = {code: _short(reason) for code, reason in ctx.not_run.items()}
         notes.extend(f"{code} could not run: {reason}" for code, reason in not_run.items())

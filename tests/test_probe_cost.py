@@ -341,3 +341,34 @@ def test_traced_pass_records_no_autograd_graph() -> None:
     trace = run_traced(_lstm_model(T), padded_floats(n=4, t=T))
     assert trace.outputs and not any(t.requires_grad for t in trace.outputs)
     assert not any(getattr(t, "requires_grad", False) for e in trace.events for t in e.outputs)
+
+
+class _LengthInEveryStep(layers.Layer):
+    """Per step: feature 0 as it is, feature 1 plus 1/T (so it changes with the number of steps)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x: Any) -> Any:
+        t = keras.ops.cast(keras.ops.shape(x)[1], x.dtype)
+        return keras.ops.concatenate([x[..., :1], x[..., 1:] + 1.0 / t], axis=-1)
+
+
+def test_large_values_in_other_rows_do_not_hide_a_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tolerance scales with an output's largest value: the pass that runs both probes
+    together must judge each probe's rows with the tolerance its own rows set, or the unpadded
+    rows' large values (10,000 here) hide the 1/T change in the padded ones."""
+    from maskcheck.facts import probe as probe_module
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((16, 10, 2)) + 0.5).astype("float32")
+    x[:8, :, 0] *= 1e4
+    for i in range(8, 16):
+        x[i, 2 + i % 8 :] = 0.0
+    inp = keras.Input((None, 2))
+    model = keras.Model(inp, _LengthInEveryStep()(layers.Masking(0.0)(inp)))
+    together = _findings(model, x)
+    assert any(f[0] == "MC108" and "appending" in f[2] for f in together), together
+    monkeypatch.setattr(probe_module, "_quiet_together", lambda *a, **k: False)
+    assert _findings(model, x) == together

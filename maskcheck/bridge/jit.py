@@ -68,8 +68,11 @@ def concrete() -> contextlib.AbstractContextManager[Any]:
     if backend.backend() != "jax":
         return contextlib.nullcontext()
     import jax
-    from jax._src import core
 
+    try:
+        from jax._src import core
+    except ImportError:
+        return contextlib.nullcontext()
     clean = getattr(core, "trace_state_clean", None)
     if clean is None or clean():
         return contextlib.nullcontext()

@@ -132,7 +132,8 @@ def not_compilable(layer: Any, error: BaseException) -> None:
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     # tf.function's errors open with "in user code:" and the traceback; the error is last
     text = (lines[-1] if lines and lines[0].startswith("in user code") else lines[0]) if lines else ""
-    _not_compilable[layer] = text[:200] if text.startswith(type(error).__name__) else f"{type(error).__name__}: {text[:160]}"
+    name = type(error).__name__
+    _not_compilable[layer] = text[:200] if text.startswith(name) else f"{name}: {text[:160]}" if text else name
 
 
 def eager_reason(layer: Any) -> str | None:

@@ -194,7 +194,22 @@ def probe(
     if masks_2d:
         steps = _real_positions(masks_2d[0])
         longer = _lengthened(model, inputs, steps, extra_steps)
-        if together and longer is not None and _quiet_together(model, trace, noise, longer, rows, n, atol, rtol):
+        noise_real = {shape(m)[1]: m for m in masks.values() if len(shape(m)) >= 2}.get(steps.shape[1])
+        if (
+            together
+            and longer is not None
+            and _quiet_together(
+                model,
+                trace,
+                noise,
+                longer,
+                rows,
+                n,
+                None if noise_real is None else _real_positions(noise_real),
+                atol,
+                rtol,
+            )
+        ):
             result.extended = ShapeProbe(extra_steps)
             result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
             return result
@@ -473,13 +488,16 @@ def _quiet_together(
     longer: Lengthened,
     rows: np.ndarray | None,
     n: int,
+    noise_real: np.ndarray | None,
     atol: float,
     rtol: float,
 ) -> bool:
     """Noise at the padded steps of the lengthened sequences, in one pass: True when no real step
-    of any output changed, so that neither the noise probe nor the appended steps would have
-    found a change on their own (each covers a subset of these rows). False also when the pass
-    cannot say (an error, an output whose shape the extra steps change otherwise)."""
+    of any output changed, so that neither the noise probe (on `rows`, None: all `n`) nor the
+    appended steps (on `longer.rows`) would have found a change on its own. Each probe's rows
+    are compared apart, with the tolerance its own outputs set, at the steps either probe counts
+    as real (`noise_real`: the mask the noise probe reads). False also when the pass cannot say
+    (an error, an output whose shape the extra steps change otherwise)."""
     both = np.union1d(longer.rows, np.arange(n) if rows is None else rows)
     xs = longer.inputs(both)
     second = run_traced(model, xs[0] if len(xs) == 1 else xs, perturb=noise)
@@ -488,7 +506,14 @@ def _quiet_together(
     pairs = _lengthened_pairs(trace, list(second.outputs), longer, both)
     if pairs is None or len(pairs) != len(trace.outputs):
         return False
-    return not any(output_change(a, b, real, atol, rtol)[1].any() for _i, a, b, real in pairs)
+    real = longer.real if noise_real is None or noise_real.shape != longer.real.shape else longer.real | noise_real
+    subsets = [np.searchsorted(both, longer.rows), np.searchsorted(both, np.arange(n) if rows is None else rows)]
+    for _i, a, b, step_real in pairs:
+        for idx in subsets:
+            at = None if step_real is None else real[both][idx]
+            if output_change(a[idx], b[idx], at, atol, rtol)[1].any():
+                return False
+    return True
 
 
 def _newly_non_finite(before: list[Any], after: list[Any], rows: np.ndarray) -> bool:

@@ -173,12 +173,12 @@ class LossCountsPadding(OutputCheck):
                 # cannot broadcast them in place, so spread them here (same values).
                 w = np.broadcast_to(np.asarray(w, "float32").reshape(len(padded), -1), padded.shape).copy()
             loss_obj = kb.resolve_loss(info.identifier, y, y_pred, legacy=kb.is_legacy(ctx.model))
-            changed_y = [(y, w), (perturbed(y, padded, kind, head.units), w)]
             try:
                 weighted = _weighted(y, w, padded)
             except ValueError:
                 weighted = []  # raised again below if these are needed
             try:
+                changed_y = [(y, w), (perturbed(y, padded, kind, head.units), w)]
                 try:
                     values = _loss_values(ctx, info.identifier, loss_obj, y_pred, changed_y + weighted)
                 except Exception:
