@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from maskcheck.settings import seed as seed_value
 from maskcheck.settings import steps as steps_value
 from maskcheck.synth import synthesize
 from maskcheck.trace import mask_failure, run_traced, stateful_batch_size, symbolic_output_masks
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _check_model(model: Any) -> None:
@@ -70,6 +74,19 @@ def _restore(snap: list[tuple[Any, np.ndarray]]) -> None:
             continue
 
 
+def _concrete(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn` run under `jit.concrete()`: an audit started while JAX traces a model (from a layer's
+    `call`) gets concrete values from its own passes."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        with jit.concrete():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+@_concrete
 def audit(
     model: Any,
     X: Any = None,
@@ -104,25 +121,6 @@ def audit(
     (None: the default that `maskcheck.settings.strict()` sets, else False). `progress`: draw a
     `keras.utils.Progbar` on stderr while X is scanned (None: only when stderr is a terminal).
     """
-    with jit.concrete():
-        return _audit(model, X, y, sample_weight, max_samples, time_budget, steps, select, ignore, perturb, seed, strict, progress)
-
-
-def _audit(
-    model: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    max_samples: int,
-    time_budget: float | None,
-    steps: int | None,
-    select: Iterable[str] | str | None,
-    ignore: Iterable[str] | str | None,
-    perturb: bool,
-    seed: int,
-    strict: bool | None,
-    progress: bool | None,
-) -> Report:
     _check_model(model)
     settings = Settings().merge(
         {
@@ -195,10 +193,9 @@ def _audit(
                     f"data checks saw all {sample.total_seen} sequences; the model ran on the first "
                     f"{collected} (max_samples={max_samples})."
                 )
-        companion = (
-            leak_companion(seed, model, sample.model_inputs()) if perturb and settings.runs("MC108") else None
-        )
-        trace = run_traced(model, sample.model_inputs(), companion=companion)
+        inputs = sample.model_inputs()
+        companion = leak_companion(seed, model, inputs) if perturb and settings.runs("MC108") else None
+        trace = run_traced(model, inputs, companion=companion)
         bar.step()
         if trace.error is not None and mask_failure(trace) is None:
             raise MaskcheckError(

@@ -134,7 +134,7 @@ def run(
         with _lock:
             cache.failed.add(full)
             cache.entries.pop(full, None)
-            cache.reasons[full] = exc.reason if isinstance(exc, _NotCompilable) else _describe(exc)
+            cache.reasons[full] = exc.reason if isinstance(exc, _NotCompilable) else describe(exc)
         return None
     if entry.template is None:  # pragma: no cover - defensive: JAX returned without tracing
         return None
@@ -168,23 +168,30 @@ class _NotCompilable(Exception):
 
     def __init__(self, error: BaseException) -> None:
         super().__init__("the pass raised")
-        self.reason = _describe(error)
+        self.reason = describe(error)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """One line naming a failed compile's error: the JAX error Keras was handling when it
+    re-raised (Keras' rewrite fails for tracer errors, whose constructor takes a tracer), without
+    Keras' "Exception encountered" prefix and styling; of a `tf.function` error, which opens with
+    "in user code:" and the traceback, its last line, the error itself."""
     seen: list[BaseException] = []
     e: BaseException | None = exc
     while e is not None and e not in seen:
         seen.append(e)
         e = e.__cause__ or e.__context__
-    # Keras re-raises a layer's error with its message rewritten, which fails for JAX's tracer
-    # errors (their constructor takes a tracer): name the JAX error it was handling.
     exc = next((e for e in seen if type(e).__module__.startswith("jax")), exc)
-    text = str(exc).strip()
-    # Keras prefixes "Exception encountered when calling X.call()." and styles the cause.
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Exception encountered")]
-    first = lines[0].replace("\x1b[1m", "").replace("\x1b[0m", "") if lines else ""
-    return f"{type(exc).__name__}: {first[:160]}"
+    lines = [
+        ln.strip().replace("\x1b[1m", "").replace("\x1b[0m", "")
+        for ln in str(exc).strip().splitlines()
+        if ln.strip() and not ln.strip().startswith("Exception encountered")
+    ]
+    text = (lines[-1] if lines[0].startswith("in user code") else lines[0]) if lines else ""
+    name = type(exc).__name__
+    if text.startswith(name):
+        return text[:200]
+    return f"{name}: {text[:160]}" if text else name
 
 
 def loss_values(model: Any, identity: Any, loss: Any, y_pred: Any, cases: list[tuple[Any, Any]]) -> list[Any]:

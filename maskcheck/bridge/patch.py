@@ -26,6 +26,7 @@ from keras.src.ops.operation import Operation as _Operation
 
 from maskcheck.bridge import is_traced
 from maskcheck.bridge.graph import all_layers
+from maskcheck.bridge.jit import describe
 
 Call = Callable[..., Any]
 
@@ -129,11 +130,7 @@ def not_compilable(layer: Any, error: BaseException) -> None:
     """`layer`'s call failed under `tf.function` or `jax.jit` (Python side effects, NumPy in a
     user's RNN, a name TensorFlow rejects): run it eagerly from now on, and remember why."""
     _compiled.pop(layer, None)
-    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    # tf.function's errors open with "in user code:" and the traceback; the error is last
-    text = (lines[-1] if lines and lines[0].startswith("in user code") else lines[0]) if lines else ""
-    name = type(error).__name__
-    _not_compilable[layer] = text[:200] if text.startswith(name) else f"{name}: {text[:160]}" if text else name
+    _not_compilable[layer] = describe(error)
 
 
 def eager_reason(layer: Any) -> str | None:

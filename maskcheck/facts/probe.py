@@ -91,7 +91,7 @@ def probe_rows(model: Any, padded: np.ndarray | None, *, own_pass: bool = False)
         # Each new shape is compiled again: the whole pass (the compiled trace on the sample's
         # shape is reused otherwise), or every operation one by one when eager (seconds).
         return None
-    if stateful_batch_size(model) is not None or _fixed_batch_input(model):
+    if _whole_batch_only(model):
         return None
     amount = padded.sum(axis=1)
     rows = np.flatnonzero(amount > 0)
@@ -108,6 +108,11 @@ def indices_in_x(changed: np.ndarray, rows: np.ndarray | None, most: int = 10) -
     traced sample."""
     picked = np.flatnonzero(changed)
     return [int(i) for i in (picked if rows is None else rows[picked])[:most]]
+
+
+def _whole_batch_only(model: Any) -> bool:
+    """A stateful model, or one whose inputs fix the batch size: it runs on the whole sample only."""
+    return stateful_batch_size(model) is not None or _fixed_batch_input(model)
 
 
 def _fixed_batch_input(model: Any) -> bool:
@@ -187,45 +192,31 @@ def probe(
     source_ids = {id(e.layer) for e in sources}
     masks = {id(e.layer): e.output_masks[0] for e in sources}
     n = int(shape(trace.outputs[0])[0] or 0) if trace.outputs and shape(trace.outputs[0]) else 0
+    # The real steps of each mask length, as the noise probe reads them (the last source wins).
+    reals = {shape(m)[1]: _real_positions(m) for m in masks.values() if len(shape(m)) >= 2}
     noise = noise_at_padding(source_ids, seed)
     paired = trace.companion_trace
-    together = paired is None or paired[0] != noise.key
-    rows = probe_rows(model, ~_real_positions(masks_2d[0]), own_pass=True) if together and masks_2d and n else None
-    if masks_2d:
-        steps = _real_positions(masks_2d[0])
+    ran_with_trace = paired[1] if paired is not None and paired[0] == noise.key else None
+    steps = _real_positions(masks_2d[0]) if masks_2d else None
+    rows = probe_rows(model, ~steps, own_pass=True) if ran_with_trace is None and steps is not None and n else None
+    if steps is not None:
         longer = _lengthened(model, inputs, steps, extra_steps)
-        noise_real = {shape(m)[1]: m for m in masks.values() if len(shape(m)) >= 2}.get(steps.shape[1])
-        if (
-            together
+        quiet = (
+            ran_with_trace is None
             and longer is not None
-            and _quiet_together(
-                model,
-                trace,
-                noise,
-                longer,
-                rows,
-                n,
-                None if noise_real is None else _real_positions(noise_real),
-                atol,
-                rtol,
-            )
-        ):
-            result.extended = ShapeProbe(extra_steps)
-            result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
-            return result
-        result.extended = _extended(model, trace, longer, atol, rtol)
+            and _quiet_together(model, trace, noise, longer, rows, n, reals.get(steps.shape[1]), atol, rtol)
+        )
+        result.extended = ShapeProbe(extra_steps) if quiet else _extended(model, trace, longer, atol, rtol)
         result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
-    if not together and paired is not None:
-        second = paired[1]  # it ran in the trace's own compiled call
-    else:
-        second = run_traced(model, take_rows(inputs, rows), perturb=noise)
+        if quiet:
+            return result
+    # The noise probe ran in the trace's own compiled call, or runs now.
+    second = ran_with_trace if ran_with_trace is not None else run_traced(model, take_rows(inputs, rows), perturb=noise)
     if second.error is not None:
         result.error = f"{type(second.error).__name__}: {second.error}"
         return result
 
-    t_lens = {
-        shape(m)[1]: at_rows(_real_positions(m), rows, n) for m in masks.values() if len(shape(m)) >= 2
-    }
+    t_lens = {t: at_rows(real, rows, n) for t, real in reals.items()}
     changed_samples = np.zeros(0, dtype=bool)
     for i, (a, b) in enumerate(zip(trace.outputs, second.outputs, strict=False)):
         s = shape(a)
@@ -253,7 +244,7 @@ def leak_companion(seed: int, model: Any, inputs: Any) -> Companion | None:
         return None
     arrays = [x for x in kb.keras.tree.flatten(inputs) if np.ndim(x)]
     many = bool(arrays) and int(np.shape(arrays[0])[0]) > PROBE_ROWS
-    if many and stateful_batch_size(model) is None and not _fixed_batch_input(model):
+    if many and not _whole_batch_only(model):
         return None
 
     def make(trace: Trace) -> Perturbation | None:
