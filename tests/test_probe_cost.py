@@ -372,3 +372,71 @@ def test_large_values_in_other_rows_do_not_hide_a_change(monkeypatch: pytest.Mon
     assert any(f[0] == "MC108" and "appending" in f[2] for f in together), together
     monkeypatch.setattr(probe_module, "_quiet_together", lambda *a, **k: False)
     assert _findings(model, x) == together
+
+
+class _OwnLSTMCell(layers.LSTMCell):
+    """A user's cell (a subclass): its steps keep going through `Layer.__call__`."""
+
+
+def _cell_model(t: int, kind: str) -> Any:
+    inp = keras.Input((t, F))
+    h = layers.Masking(0.0)(inp)
+    if kind == "subclass":
+        h = layers.RNN(_OwnLSTMCell(6), return_sequences=True)(h)
+    elif kind == "mixed":
+        h = layers.LSTM(6, return_sequences=True, dtype="mixed_bfloat16")(h)
+    else:
+        h = layers.Bidirectional(getattr(layers, kind)(6, return_sequences=True))(h)
+    return keras.Model(inp, layers.Dense(2, dtype="float32")(h))
+
+
+@pytest.mark.parametrize(
+    ("kind", "direct"),
+    [("LSTM", True), ("GRU", True), ("SimpleRNN", True), ("subclass", False), ("mixed", False)],
+)
+def test_keras_cells_step_through_their_call_on_torch(
+    kind: str, direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyTorch runs an RNN loop eagerly, as `predict` does. Through `Layer.__call__` a cell's step
+    cost twice its `call`, so a Keras cell steps through its `call`, and the traced outputs are
+    exactly the model's own. A subclass (a user's cell) or a cell that autocasts keeps the full
+    `Layer.__call__`."""
+    if kb.backend_name() != "torch":
+        pytest.skip("the other backends compile the loop")
+    from maskcheck.synth import padded_floats
+
+    seen: list[bool] = []
+    plain = patch._plain_cell_call
+
+    def spy(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        seen.append(plain(layer, args, kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(patch, "_plain_cell_call", spy)
+    t = patch.COMPILE_RNN_MIN_STEPS + 4
+    model = _cell_model(t, kind)
+    x = padded_floats(n=5, t=t)
+    trace = run_traced(model, x)
+    assert trace.error is None and not trace.eager_loops
+    assert seen and set(seen) == {direct}, kind
+    np.testing.assert_array_equal(kb.to_numpy(trace.outputs[0]), kb.to_numpy(model(x, training=False)))
+    assert not getattr(patch._state, "direct_cells", False)
+
+
+def test_a_torch_hook_on_a_cell_still_fires_every_step() -> None:
+    """A forward hook on the cell's `torch.nn.Module` runs in `Module.__call__`: such a cell keeps
+    the full call, and the hook fires as often as in the model's own call."""
+    if kb.backend_name() != "torch":
+        pytest.skip("torch hooks are PyTorch's")
+    from maskcheck.synth import padded_floats
+
+    t = patch.COMPILE_RNN_MIN_STEPS + 4
+    model = _lstm_model(t)
+    calls: list[int] = []
+    model.get_layer("lstm").cell.register_forward_hook(lambda *_: calls.append(1))
+    x = padded_floats(n=3, t=t)
+    model(x, training=False)
+    own = len(calls)
+    calls.clear()
+    run_traced(model, x)
+    assert own >= t and len(calls) == own
