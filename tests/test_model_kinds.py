@@ -278,12 +278,19 @@ def test_a_model_error_is_raised_with_its_own_message() -> None:
     assert info.value.argument == "model"
 
 
-def test_a_mask_of_the_wrong_shape_is_mc105_at_the_failing_layer() -> None:
+def test_a_mask_of_the_wrong_shape_is_mc105_at_the_failing_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eagerly the LSTM fails on a 10-step mask for 5 steps; compiled (as `predict` runs it) it
+    does not, and the misaligned mask is reported at each layer it reaches."""
+    from maskcheck.bridge import patch
+
     model = keras.Sequential(
         [C.seq_input(), layers.Masking(0.0), C.custom_layers.Downsample(), layers.LSTM(3, return_sequences=True)]
     )
-    found = [f for f in maskcheck.audit(model, C.padded_floats(n=8)).findings if f.code == "MC105"]
-    assert any("failed at" in f.message and "(8, 10)" in f.message for f in found)
+    compiled = [f for f in maskcheck.audit(model, C.padded_floats(n=8)).findings if f.code == "MC105"]
+    assert any("'downsample" in f.message and "10 steps" in f.message for f in compiled)  # '_1' in a suite
+    monkeypatch.setattr(patch, "COMPILE_RNN_MIN_STEPS", 10**9)  # the loop as an eager call runs it
+    eager = [f for f in maskcheck.audit(keras.models.clone_model(model), C.padded_floats(n=8)).findings]
+    assert any(f.code == "MC105" and "failed at" in f.message and "(8, 10)" in f.message for f in eager)
 
 
 # -- sample weights per output (a dict keyed by output name, or a list), as `fit` takes them -------

@@ -29,11 +29,22 @@ def test_sequential_tagger_table() -> None:
     assert r["bidirectional"].role is Role.PROPAGATES
     # the inner layers of wrappers are traced, nested as outer/inner
     assert r["bidirectional/forward_lstm"].input_mask and r["bidirectional/backward_lstm"].output_mask
-    assert r["time_distributed/dense"].calls == 10  # TimeDistributed calls its layer once per step
+    # the loops of RNN and TimeDistributed layers run compiled: their per-step calls are not listed
+    assert "time_distributed/dense" not in r and r["time_distributed"].output_mask
     x = C.padded_floats()
     expected = float((~x.any(-1)).mean())
     assert r["masking"].masked_share == pytest.approx(expected)
     assert report.ok and report.findings == []
+
+
+def test_an_eager_loop_lists_its_per_step_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop that cannot be compiled runs eagerly under the hooks: each step's call is listed."""
+    from maskcheck.bridge import patch
+
+    monkeypatch.setattr(patch, "COMPILE_RNN_MIN_STEPS", 10**9)
+    r = rows(maskcheck.audit(C.masked_tagger(), C.padded_floats()))
+    assert r["time_distributed/dense"].calls == 10  # TimeDistributed calls its layer once per step
+    assert "bidirectional/forward_lstm/lstm_cell" in r  # (JAX scans its steps: one traced call)
 
 
 def test_functional_consumes_mask() -> None:
@@ -80,8 +91,7 @@ def test_subclassed_model_sublayers() -> None:
     report = maskcheck.audit(model, C.padded_ids())
     r = rows(report)
     assert [t.path for t in report.layers if "/" not in t.path] == ["emb", "rnn", "head"]
-    if kb.backend_name() != "jax":  # on JAX the RNN's loop runs jitted: its cell's steps are not listed
-        assert "rnn/lstm_cell" in r
+    assert "rnn/lstm_cell" not in r  # the RNN's loop runs compiled: its cell's steps are not listed
     assert all(r[p].output_mask for p in ("emb", "rnn", "head"))
     assert report.ok
 
