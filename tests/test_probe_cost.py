@@ -440,3 +440,23 @@ def test_a_torch_hook_on_a_cell_still_fires_every_step() -> None:
     calls.clear()
     run_traced(model, x)
     assert own >= t and len(calls) == own
+
+
+def test_output_change_in_float32_agrees_with_float64() -> None:
+    """Outputs are compared in their own float32 (one temporary, not five in float64): the flags
+    and the amount agree with the float64 comparison, NaN and infinities included."""
+    from maskcheck.facts.probe import output_change
+
+    rng = np.random.default_rng(0)
+    for k in range(200):
+        x = (rng.standard_normal((4, 6, 3)) * 10.0 ** rng.integers(-3, 4)).astype("float32")
+        z = x.copy()
+        z[k % 4, k % 6, 0] += np.float32(10.0 ** rng.integers(-8, 2))
+        if k % 5 == 0:
+            x[1, 2, 1] = z[1, 2, 1] = np.nan  # both NaN: unchanged
+            z[2, 3, 2] = np.inf  # one side infinite: changed
+        real = rng.random((4, 6)) < 0.6 if k % 3 else None
+        amount, flags = output_change(x, z, real)
+        amount64, flags64 = output_change(x.astype("float64"), z.astype("float64"), real)
+        np.testing.assert_array_equal(flags, flags64)
+        assert amount == pytest.approx(amount64, rel=1e-6)
