@@ -139,13 +139,12 @@ def test_a_compiled_probe_on_fewer_rows_runs_at_its_own_size() -> None:
     """An RNN loop compiled inside a whole pass runs at that pass's batch: padded up to the largest
     batch seen before (what spares an eager pass a new compile), a 64-row probe of a 256-row
     trace cost the whole trace's time."""
-    from maskcheck.bridge import patch
     from maskcheck.synth import padded_floats
 
-    inp = keras.Input((patch.COMPILE_RNN_MIN_STEPS, 3))
+    inp = keras.Input((48, 3))
     h = layers.RNN(_ShapeCell(4), return_sequences=True)(layers.Masking(0.0)(inp))
     model = keras.Model(inp, layers.Dense(2)(h))
-    x = padded_floats(n=256, t=patch.COMPILE_RNN_MIN_STEPS)
+    x = padded_floats(n=256, t=48)
     run_traced(model, x)
     _ShapeCell.batches = []
     part = run_traced(model, x[:64])

@@ -152,17 +152,20 @@ def test_compiled_rnn_loop_matches_eager_and_frees_the_model() -> None:
     m = model()
     compiled = maskcheck.audit(m, x, seed=0)
     assert patch._compiled, "the RNN ran compiled"
+    twin = keras.models.clone_model(m)  # new layers, same names: `m`'s compiled loops are its own
+    twin.set_weights(m.get_weights())
     old = patch.COMPILE_RNN_MIN_STEPS
     patch.COMPILE_RNN_MIN_STEPS = 10**9
     try:
-        eager = maskcheck.audit(m, x, seed=0)
+        eager = maskcheck.audit(twin, x, seed=0)
     finally:
         patch.COMPILE_RNN_MIN_STEPS = old
+    assert not any(layer in patch._compiled for layer in twin._flatten_layers()), "the twin's loops ran eagerly"
     assert _summary(compiled) == _summary(eager)
     rows = lambda r: [(row.path, row.input_mask, row.output_mask, row.received_mask) for row in r.layers]  # noqa: E731
     assert [r for r in rows(compiled) if "cell" not in r[0]] == [r for r in rows(eager) if "cell" not in r[0]]
     ref = weakref.ref(m)
-    del m, compiled, eager
+    del m, twin, compiled, eager
     gc.collect()
     assert ref() is None
     _assert_pristine()

@@ -47,6 +47,24 @@ def test_an_eager_loop_lists_its_per_step_calls(monkeypatch: pytest.MonkeyPatch)
     assert "bidirectional/forward_lstm/lstm_cell" in r  # (JAX scans its steps: one traced call)
 
 
+def test_a_sentence_encoder_under_time_distributed_is_traced_inside() -> None:
+    """A hierarchical model (TimeDistributed over a sentence encoder that makes its own mask):
+    its loop over sentences runs under the hooks, so the encoder's layers and masks are listed."""
+    words = keras.Input((8,), dtype="int32")
+    emb = layers.Embedding(30, 4, mask_zero=True, name="word_emb")(words)
+    encoder = keras.Model(words, layers.LSTM(4, name="word_rnn")(emb), name="encoder")
+    doc = keras.Input((6, 8), dtype="int32")
+    h = layers.TimeDistributed(encoder, name="sentences")(doc)
+    model = keras.Model(doc, layers.Dense(2)(layers.GRU(4)(h)))
+    x = np.random.default_rng(0).integers(1, 30, size=(16, 6, 8)).astype("int32")
+    for i in range(16):
+        x[i, :, 3 + i % 5 :] = 0
+    report = maskcheck.audit(model, x)
+    r = rows(report)
+    assert r["sentences/encoder/word_emb"].output_mask and r["sentences/encoder/word_rnn"].received_mask
+    assert report.ok, report
+
+
 def test_functional_consumes_mask() -> None:
     inp = keras.Input((10,), dtype="int32")
     x = layers.Embedding(20, 4, mask_zero=True, name="emb")(inp)

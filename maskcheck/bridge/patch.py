@@ -119,9 +119,13 @@ def _uninstall(cls: type) -> None:
 # An RNN's loop runs step by step in Python when called eagerly: ~10 ms a step for a small GRU on
 # TensorFlow (compiled, the same call costs one trace, ~0.3 s, and then milliseconds); on JAX an
 # eager `lax.scan` compiles again on every call. So loops of any length are compiled: a BiLSTM
-# tagger over 30 steps audited in 0.42 s (6.6x its `predict`) when its loops ran eagerly, 0.05 s
-# compiled, for 0.3 s more on the first audit. (Tests raise it to run the hooked eager loop.)
+# tagger over 30 fixed steps audited in 0.42 s (6.6x its `predict`) when its loops ran eagerly,
+# 0.05 s compiled, for 0.3 s more on the first audit. (Tests raise it to run the hooked loop.)
 COMPILE_RNN_MIN_STEPS = 1
+# Except a TimeDistributed over a layer that holds layers (a sentence encoder in a hierarchical
+# model): under this many steps it runs step by step under the hooks, so that the masks inside
+# it are traced; longer (video frames through a CNN) it is compiled.
+TRACED_INNER_MAX_STEPS = 48
 _compiled: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
 _not_compilable: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -170,6 +174,9 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
     shape = getattr(args[0], "shape", None)
     if shape is None or len(shape) < 3:
         return None
+    short = shape[1] is None or int(shape[1]) < TRACED_INNER_MAX_STEPS
+    if short and isinstance(layer, layers.TimeDistributed) and _holds_layers(layer.layer):
+        return None  # a sentence encoder over sentences: its inner masks are traced, step by step
     fn = _compiled.get(layer)
     if fn is not None:
         return fn  # compiled already: a shorter call (a probe trimmed to the real steps) reuses it
@@ -189,6 +196,15 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
         fn = _tf_compiled(layer, unbound)
     _compiled[layer] = fn
     return fn
+
+
+def _holds_layers(layer: Any) -> bool:
+    """Whether `layer` calls layers of its own (a model, a block), whose calls and masks a trace
+    lists; a compiled loop would hide them."""
+    try:
+        return any(True for _ in layer._flatten_layers(include_self=False))
+    except (AttributeError, TypeError):
+        return False
 
 
 def _batch_padded(fn: Call) -> Call:
@@ -253,8 +269,9 @@ _cell_types: tuple[type, ...] | None = None
 
 def _plain_cell_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether `layer(*args, **kwargs)` is exactly `layer.call(*args, **kwargs)`: a built Keras
-    LSTM, GRU or SimpleRNN cell (not a subclass) stepped at inference, with tensors already in its
-    dtype, no autocast, activity regularizer, distribution or torch hooks. `Layer.__call__`'s
+    LSTM, GRU or SimpleRNN cell (not a subclass) stepped at inference (`training=False`), with
+    tensors already in its dtype, no autocast, activity regularizer, remat, quantization,
+    distribution, torch hooks or `Module.compile()`. `Layer.__call__`'s
     bookkeeping (conversion, call spec, name scope, the torch `Module` chain) is then 58% of an
     eager PyTorch step (290 of 500 us for an LSTM cell over 256 rows) and changes nothing."""
     global _cell_types
@@ -264,8 +281,12 @@ def _plain_cell_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         _cell_types = (layers.LSTMCell, layers.GRUCell, layers.SimpleRNNCell)
     if type(layer) not in _cell_types or not layer.built or layer.activity_regularizer is not None:
         return False
-    if set(kwargs) - {"training"} or kwargs.get("training") or len(args) != 2:
-        return False
+    if set(kwargs) - {"training"} or kwargs.get("training", False) is not False or len(args) != 2:
+        return False  # `training=None` would be read from the call context
+    if getattr(layer, "_remat_mode", None) is not None or getattr(layer, "quantization_mode", None) is not None:
+        return False  # `Operation.__call__` routes these elsewhere
+    if getattr(layer, "_compiled_call_impl", None) is not None:
+        return False  # `torch.compile`d through `Module.compile()`
     from keras.src import backend
     from keras.src.distribution import distribution_lib
 

@@ -160,9 +160,11 @@ def output_change(
     x, z = _floats(kb.to_numpy(a)), _floats(kb.to_numpy(b))
     if x.shape != z.shape:
         return float("inf"), np.ones(x.shape[:1], dtype=bool)
-    d = np.subtract(x, z, dtype=np.result_type(x, z))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: a change, counted below
+        d = np.subtract(x, z, dtype=np.result_type(x, z))
     np.abs(d, out=d)
     if real is not None and x.ndim >= 2 and real.shape == x.shape[:2]:
+        real = np.asarray(real, dtype=bool)
         np.copyto(d, 0, where=~real.reshape(real.shape + (1,) * (x.ndim - 2)))
     nan = np.isnan(d)
     if nan.any():
