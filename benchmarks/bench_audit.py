@@ -147,6 +147,23 @@ def _gru(t: int, n: int, conv: bool = False) -> tuple[keras.Model, np.ndarray]:
     return keras.Model(inp, out), padded(n, t, 4)
 
 
+def case_hierarchical() -> tuple[str, keras.Model, object, object]:
+    """A hierarchical document classifier: TimeDistributed over a sentence encoder (Embedding with
+    mask_zero -> BiGRU) over 20 sentences of 30 words, then a GRU over the sentences."""
+    s, w = 20, 30
+    words = keras.Input((w,), dtype="int32")
+    emb = layers.Embedding(VOCAB, 32, mask_zero=True)(words)
+    encoder = keras.Model(words, layers.Bidirectional(layers.GRU(16))(emb), name="encoder")
+    doc = keras.Input((s, w), dtype="int32")
+    h = layers.TimeDistributed(encoder)(doc)
+    model = keras.Model(doc, layers.Dense(3, activation="softmax")(layers.GRU(16)(h)))
+    x = np.random.default_rng(0).integers(1, VOCAB, size=(256, s, w)).astype("int32")
+    for i in range(256):
+        x[i, :, 5 + i % 25 :] = 0
+        x[i, 4 + i % 16 :, :] = 0
+    return "Hierarchical: TimeDistributed(BiGRU encoder), 20x30", model, x, None
+
+
 def case_gru_2000() -> tuple[str, keras.Model, object, object]:
     model, x = _gru(2000, 32)
     return "GRU regressor, T=2,000, N=32", model, x, None
@@ -213,7 +230,7 @@ def same_sample() -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
     print("warm: the best of five later calls, taken in turns (the audit's compiled passes and loops are cached)")
     print(f"{'model':50s} {'predict cold':>12s} {'audit cold':>10s} {'ratio':>6s} {'predict warm':>12s} {'audit warm':>10s} {'ratio':>6s}")
-    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000)
+    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000, case_hierarchical)
     for make in cases:
         built = make()
         if built is None:
