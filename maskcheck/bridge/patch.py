@@ -21,11 +21,14 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from keras.src import backend as _backend
+from keras.src.distribution import distribution_lib as _distribution_lib
+from keras.src.layers import GRUCell, LSTMCell, SimpleRNNCell
 from keras.src.layers.layer import Layer as _Layer
 from keras.src.ops.operation import Operation as _Operation
 
 from maskcheck.bridge import is_traced
-from maskcheck.bridge.graph import all_layers
+from maskcheck.bridge.graph import all_layers, sublayers
 from maskcheck.bridge.jit import describe
 
 Call = Callable[..., Any]
@@ -174,13 +177,14 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
     shape = getattr(args[0], "shape", None)
     if shape is None or len(shape) < 3:
         return None
-    short = shape[1] is None or int(shape[1]) < TRACED_INNER_MAX_STEPS
-    if short and isinstance(layer, layers.TimeDistributed) and _holds_layers(layer.layer):
+    steps = None if shape[1] is None else int(shape[1])
+    short = steps is None or steps < TRACED_INNER_MAX_STEPS
+    if short and isinstance(layer, layers.TimeDistributed) and sublayers(layer.layer):
         return None  # a sentence encoder over sentences: its inner masks are traced, step by step
     fn = _compiled.get(layer)
     if fn is not None:
         return fn  # compiled already: a shorter call (a probe trimmed to the real steps) reuses it
-    if shape[1] is None or int(shape[1]) < COMPILE_RNN_MIN_STEPS:
+    if steps is None or steps < COMPILE_RNN_MIN_STEPS:
         return None
     if name == "jax":
         if getattr(layer, "stateful", False):
@@ -196,15 +200,6 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
         fn = _tf_compiled(layer, unbound)
     _compiled[layer] = fn
     return fn
-
-
-def _holds_layers(layer: Any) -> bool:
-    """Whether `layer` calls layers of its own (a model, a block), whose calls and masks a trace
-    lists; a compiled loop would hide them."""
-    try:
-        return any(True for _ in layer._flatten_layers(include_self=False))
-    except (AttributeError, TypeError):
-        return False
 
 
 def _batch_padded(fn: Call) -> Call:
@@ -264,7 +259,7 @@ def _unhooked(layer: Any, unbound: Call, direct_cells: bool = False) -> Call:
     return run
 
 
-_cell_types: tuple[type, ...] | None = None
+_CELL_TYPES = (LSTMCell, GRUCell, SimpleRNNCell)
 
 
 def _plain_cell_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -274,12 +269,7 @@ def _plain_cell_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     distribution, torch hooks or `Module.compile()`. `Layer.__call__`'s
     bookkeeping (conversion, call spec, name scope, the torch `Module` chain) is then 58% of an
     eager PyTorch step (290 of 500 us for an LSTM cell over 256 rows) and changes nothing."""
-    global _cell_types
-    if _cell_types is None:
-        from keras import layers
-
-        _cell_types = (layers.LSTMCell, layers.GRUCell, layers.SimpleRNNCell)
-    if type(layer) not in _cell_types or not layer.built or layer.activity_regularizer is not None:
+    if type(layer) not in _CELL_TYPES or not layer.built or layer.activity_regularizer is not None:
         return False
     if set(kwargs) - {"training"} or kwargs.get("training", False) is not False or len(args) != 2:
         return False  # `training=None` would be read from the call context
@@ -287,17 +277,14 @@ def _plain_cell_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         return False  # `Operation.__call__` routes these elsewhere
     if getattr(layer, "_compiled_call_impl", None) is not None:
         return False  # `torch.compile`d through `Module.compile()`
-    from keras.src import backend
-    from keras.src.distribution import distribution_lib
-
     dtype = layer.compute_dtype
-    if dtype != layer.variable_dtype or backend.get_autocast_scope() is not None:
+    if dtype != layer.variable_dtype or _backend.get_autocast_scope() is not None:
         return False
-    if distribution_lib.distribution() is not None or _torch_hooked(layer):
+    if _distribution_lib.distribution() is not None or _torch_hooked(layer):
         return False
     states = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
     tensors = [args[0], *states]
-    return all(backend.is_tensor(t) and backend.standardize_dtype(t.dtype) == dtype for t in tensors)
+    return all(_backend.is_tensor(t) and _backend.standardize_dtype(t.dtype) == dtype for t in tensors)
 
 
 def _torch_hooked(layer: Any) -> bool:

@@ -519,10 +519,10 @@ def _quiet_together(
         return False
     real = longer.real if noise_real is None or noise_real.shape != longer.real.shape else longer.real | noise_real
     subsets = [np.searchsorted(both, longer.rows), np.searchsorted(both, np.arange(n) if rows is None else rows)]
+    steps_at = [real[both][idx] for idx in subsets]
     for _i, a, b, step_real in pairs:
-        for idx in subsets:
-            at = None if step_real is None else real[both][idx]
-            if output_change(a[idx], b[idx], at, atol, rtol)[1].any():
+        for idx, at in zip(subsets, steps_at, strict=True):
+            if output_change(a[idx], b[idx], None if step_real is None else at, atol, rtol)[1].any():
                 return False
     return True
 
