@@ -30,7 +30,14 @@ from maskcheck.bridge.graph import (
     sublayers,
 )
 from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
-from maskcheck.bridge.patch import compiled_rnn_call, eager_reason, instrumented, not_compilable, suspended
+from maskcheck.bridge.patch import (
+    compiled_rnn_call,
+    eager_reason,
+    folded_call,
+    instrumented,
+    not_compilable,
+    suspended,
+)
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -229,6 +236,38 @@ class _Tracer:
         for t in ev.outputs:
             self.trace.producer.setdefault(id(t), ev)
 
+    def _first_step_only(self, first: int, kept: int, rows: int, steps: int) -> None:
+        """The calls recorded since event `first` ran once on `rows` rows, `steps` time steps folded
+        into the batch (`folded_call`): record of them what the step loop records, the first
+        step (rows 0, steps, 2 * steps, ...), each called `steps` times."""
+        events = self.trace.events[first:]
+        memo: dict[int, Any] = {}
+
+        def step(t: Any) -> Any:
+            if t is None or not kb.is_tensor(t) or rows == 0 or kb.shape_of(t)[:1] != (rows,):
+                return t
+            got = memo.get(id(t))
+            if got is None:
+                got = memo[id(t)] = t[::steps]
+                mask = kb.get_mask(t)
+                if mask is not None:
+                    kb.set_mask(got, step(mask))
+            return got
+
+        for ev in events:
+            for name in _TENSOR_LISTS:
+                setattr(ev, name, [step(v) for v in getattr(ev, name)])
+            ev.calls *= steps
+        live = self.trace.keepalive
+        live[kept:] = [step(v) for v in live[kept:]]
+        for old, new in list(memo.items()):
+            producer = self.trace.producer.pop(old, None)
+            if producer is not None:
+                self.trace.producer.setdefault(id(new), producer)
+            if old in self.known:
+                self.known.discard(old)
+                self.known.add(id(new))
+
     def _failed(self, ev: CallEvent) -> None:
         if not self.trace.failed or self.trace.failed[-1] is not ev:
             self.trace.failed.append(ev)
@@ -272,8 +311,13 @@ class _Tracer:
         self.trace.keepalive.extend(ev.call_inputs)
         out = None
         try:
-            compiled = compiled_rnn_call(layer, bound, args)
-            if compiled is None and is_kind(layer, MULTI_HEAD_ATTENTION):
+            folded = folded_call(layer, bound, args, kwargs)
+            compiled = None if folded is not None else compiled_rnn_call(layer, bound, args)
+            if folded is not None:
+                first, kept = len(self.trace.events), len(self.trace.keepalive)
+                out = folded[0](*args, **kwargs)
+                self._first_step_only(first, kept, int(kb.shape_of(args[0])[0] or 0) * folded[1], folded[1])
+            elif compiled is None and is_kind(layer, MULTI_HEAD_ATTENTION):
                 # Its internals (projections, the masked softmax) hold the attention scores, by
                 # far the largest tensors of a Transformer (1 GB of 1.5 GB for a 4-layer BERT
                 # over 512 tokens, 32 sequences): its masks are recorded at its boundary.
@@ -690,17 +734,38 @@ def _is_mask_plumbing(ev: CallEvent) -> bool:
 
 def _merge_repeated_events(trace: Trace) -> None:
     """Fold the per-step calls that Keras layers make of their inner layers (RNN cells,
-    TimeDistributed's `layer.call`) into one row each."""
+    TimeDistributed's `layer.call`) into one row each, and with them everything called inside
+    those steps (the layers of a sentence encoder run step by step): the k-th call of a layer
+    inside a repeated call joins the k-th call of that layer inside the first one."""
     merged: list[CallEvent] = []
     seen: dict[tuple[int, int], CallEvent] = {}
+    into: dict[int, CallEvent] = {}  # id(a repeated call) -> the call it joined
+    inside: dict[tuple[int, int, int], CallEvent] = {}  # (id(layer), id(parent), k) -> its row
+    counts: dict[tuple[int, int], int] = {}
     for ev in trace.events:
-        if ev.parent is not None and ev.parent is not trace.root and not is_user_code(ev.parent.layer):
-            key = (id(ev.layer), id(ev.parent))
-            first = seen.get(key)
-            if first is not None:
-                first.calls += 1
+        parent = ev.parent
+        if parent is None:
+            merged.append(ev)
+            continue
+        k = counts.get((id(ev.layer), id(parent)), 0)
+        counts[(id(ev.layer), id(parent))] = k + 1
+        first_parent = into.get(id(parent))
+        if first_parent is not None:
+            joined = inside.get((id(ev.layer), id(first_parent), k))
+            if joined is not None:
+                joined.calls += 1
+                into[id(ev)] = joined
                 continue
-            seen[key] = ev
+            ev.parent = first_parent  # a call the first step did not make
+            first_parent.children.append(ev)
+        row = ev
+        if ev.parent is not trace.root and not is_user_code(ev.parent.layer):
+            row = seen.setdefault((id(ev.layer), id(ev.parent)), ev)
+        inside.setdefault((id(ev.layer), id(ev.parent), k), row)
+        if row is not ev:
+            row.calls += 1
+            into[id(ev)] = row
+            continue
         merged.append(ev)
     for i, ev in enumerate(merged):
         ev.index = i

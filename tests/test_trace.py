@@ -47,22 +47,125 @@ def test_an_eager_loop_lists_its_per_step_calls(monkeypatch: pytest.MonkeyPatch)
     assert "bidirectional/forward_lstm/lstm_cell" in r  # (JAX scans its steps: one traced call)
 
 
-def test_a_sentence_encoder_under_time_distributed_is_traced_inside() -> None:
-    """A hierarchical model (TimeDistributed over a sentence encoder that makes its own mask):
-    its loop over sentences runs under the hooks, so the encoder's layers and masks are listed."""
-    words = keras.Input((8,), dtype="int32")
-    emb = layers.Embedding(30, 4, mask_zero=True, name="word_emb")(words)
-    encoder = keras.Model(words, layers.LSTM(4, name="word_rnn")(emb), name="encoder")
-    doc = keras.Input((6, 8), dtype="int32")
-    h = layers.TimeDistributed(encoder, name="sentences")(doc)
-    model = keras.Model(doc, layers.Dense(2)(layers.GRU(4)(h)))
-    x = np.random.default_rng(0).integers(1, 30, size=(16, 6, 8)).astype("int32")
+def _hierarchical(*inner: Any, masked_frames: bool = False) -> tuple[Any, np.ndarray]:
+    """TimeDistributed over a sentence encoder (Embedding(mask_zero) -> `inner` -> LSTM) over 6
+    sentences of 8 words, then a GRU over the sentences; the data: (16, 6, 8) ids, padded words
+    and padded sentences. `masked_frames`: float word vectors under Masking instead, so the
+    TimeDistributed itself receives a (batch, sentences, words) mask."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 30, size=(16, 6, 8)).astype("int32")
     for i in range(16):
         x[i, :, 3 + i % 5 :] = 0
+        x[i, 2 + i % 4 :, :] = 0
+    if masked_frames:
+        words = keras.Input((8, 3))
+        h = words
+        for layer in inner:
+            h = layer(h)
+        encoder = keras.Model(words, layers.LSTM(4, name="word_rnn")(h), name="encoder")
+        doc = keras.Input((6, 8, 3))
+        s = layers.TimeDistributed(encoder, name="sentences")(layers.Masking(0.0)(doc))
+        # The words' mask rides on the sentence vectors too: the GRU over sentences takes its own.
+        sentences = keras.ops.any(keras.ops.not_equal(doc, 0.0), axis=(2, 3))
+        vectors = rng.normal(size=(16, 6, 8, 3)).astype("float32") * (x[..., None] != 0)
+        return keras.Model(doc, layers.Dense(2)(layers.GRU(4)(s, mask=sentences))), vectors
+    words = keras.Input((8,), dtype="int32")
+    h = layers.Embedding(30, 4, mask_zero=True, name="word_emb")(words)
+    for layer in inner:
+        h = layer(h)
+    encoder = keras.Model(words, layers.LSTM(4, name="word_rnn")(h), name="encoder")
+    doc = keras.Input((6, 8), dtype="int32")
+    s = layers.TimeDistributed(encoder, name="sentences")(doc)
+    return keras.Model(doc, layers.Dense(2)(layers.GRU(4)(s))), x
+
+
+def _step_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run TimeDistributed's own loop over its steps under the hooks, as before folding."""
+    from maskcheck import trace
+
+    monkeypatch.setattr(trace, "folded_call", lambda *a: None)
+
+
+def _events(tr: Any, name: str) -> list[Any]:
+    return [e for e in tr.events if e.name == name]
+
+
+def test_a_sentence_encoder_under_time_distributed_is_traced_inside() -> None:
+    """A hierarchical model (TimeDistributed over a sentence encoder that makes its own mask): the
+    encoder runs once on sentences folded into the batch, under the hooks, so its layers and
+    masks are listed, one row each, with what the first sentence of every document gave."""
+    model, x = _hierarchical()
     report = maskcheck.audit(model, x)
     r = rows(report)
-    assert r["sentences/encoder/word_emb"].output_mask and r["sentences/encoder/word_rnn"].received_mask
+    emb, rnn = r["sentences/encoder/word_emb"], r["sentences/encoder/word_rnn"]
+    assert emb.output_mask and rnn.received_mask and emb.calls == rnn.calls == 6
+    assert emb.masked_share == pytest.approx(float((x[:, 0] == 0).mean()), abs=1e-4)
+    assert [t.path for t in report.layers].count("sentences/encoder/word_emb") == 1
     assert report.ok, report
+
+
+@pytest.mark.parametrize("masked_frames", [False, True], ids=["ids", "masked-frames"])
+def test_folding_the_sentences_records_what_the_step_loop_records(
+    monkeypatch: pytest.MonkeyPatch, masked_frames: bool
+) -> None:
+    """Folded or step by step, the same outputs, the same first-step masks in and out of every
+    inner layer, the same call counts; with a mask on the TimeDistributed's own input too."""
+    from maskcheck.trace import run_traced
+
+    model, x = _hierarchical(masked_frames=masked_frames)
+    folded = run_traced(model, x)
+    _step_loop(monkeypatch)
+    stepped = run_traced(model, x)
+    np.testing.assert_allclose(kb.to_numpy(folded.outputs[0]), kb.to_numpy(stepped.outputs[0]), atol=1e-5)
+    assert len(_events(stepped, "word_rnn")) == len(_events(folded, "word_rnn")) == 1  # one row each
+    for name in ("encoder", "word_rnn", *(() if masked_frames else ("word_emb",))):
+        one, first = _events(folded, name)[0], _events(stepped, name)[0]
+        assert one.calls == first.calls == 6
+        for attr in ("received_masks", "input_masks", "output_masks"):
+            got, want = getattr(one, attr), getattr(first, attr)
+            assert [m is None for m in got] == [m is None for m in want], (name, attr)
+            for a, b in zip(got, want, strict=True):
+                if a is not None:
+                    np.testing.assert_array_equal(kb.to_numpy(a), kb.to_numpy(b))
+    if masked_frames:  # the encoder received the first sentence's word mask
+        received = kb.to_numpy(_events(folded, "encoder")[0].received_masks[0])
+        np.testing.assert_array_equal(received, (x[:, 0] != 0).any(-1))
+
+
+def test_a_leaking_sentence_encoder_is_found_folded_as_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Conv1D inside the encoder reads the padded words: the same findings either way, at the
+    encoder's layer."""
+    model, x = _hierarchical(layers.Conv1D(4, 3, padding="same", name="word_conv"))
+    folded = maskcheck.audit(model, x)
+    _step_loop(monkeypatch)
+    stepped = maskcheck.audit(model, x)
+    assert not folded.ok and folded.codes == stepped.codes == ["MC101", "MC108", "MC104"]
+    assert [f.layer for f in folded.findings] == [f.layer for f in stepped.findings]
+    assert folded.by_code("MC101")[0].layer == "sentences/encoder/word_conv"
+
+
+class _BatchCentred(layers.Layer):
+    """Subtracts the batch mean: a row's output depends on the other rows, as no Keras layer's
+    does at inference."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.supports_masking = True
+
+    def call(self, x: Any) -> Any:
+        return x - keras.ops.mean(x, axis=0, keepdims=True)
+
+
+def test_user_code_inside_time_distributed_runs_step_by_step() -> None:
+    """A layer of the user's inside the encoder may mix rows (here, the batch mean): folding the
+    sentences into the batch would change what it computes, so the step loop runs."""
+    from maskcheck.trace import run_traced
+
+    model, x = _hierarchical(_BatchCentred(name="centred"))
+    tr = run_traced(model, x)
+    assert [e.calls for e in _events(tr, "centred")] == [6]
+    want = kb.to_numpy(model(x, training=False))
+    np.testing.assert_allclose(kb.to_numpy(tr.outputs[0]), want, atol=1e-5)
 
 
 def test_functional_consumes_mask() -> None:
