@@ -226,12 +226,14 @@ def budget_case() -> None:
         )
 
 
-def same_sample() -> None:
+def same_sample(only: list[str]) -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
     print("warm: the best of five later calls, taken in turns (the audit's compiled passes and loops are cached)")
     print(f"{'model':50s} {'predict cold':>12s} {'audit cold':>10s} {'ratio':>6s} {'predict warm':>12s} {'audit warm':>10s} {'ratio':>6s}")
     cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000, case_hierarchical)
     for make in cases:
+        if only and not any(word in make.__name__ for word in only):
+            continue
         built = make()
         if built is None:
             continue
@@ -254,11 +256,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="*", default=[])
     ap.add_argument("--budget", action="store_true", help="also show time_budget on a larger BERT")
+    ap.add_argument("--only", nargs="*", default=[], help="the cases whose function name holds one of these words")
     args = ap.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; keras {keras.__version__} ({keras.backend.backend()})"
     )
-    same_sample()
+    same_sample(args.only)
     if args.budget:
         budget_case()
     if not args.sizes:

@@ -31,11 +31,14 @@ from maskcheck.bridge.graph import (
 )
 from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
 from maskcheck.bridge.patch import (
+    Folded,
     compiled_rnn_call,
     eager_reason,
+    fold_checked,
     folded_call,
     instrumented,
     not_compilable,
+    set_fold_checked,
     suspended,
 )
 
@@ -236,6 +239,28 @@ class _Tracer:
         for t in ev.outputs:
             self.trace.producer.setdefault(id(t), ev)
 
+    def _folded(
+        self, ev: CallEvent, layer: Any, bound: Any, folded: Folded, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """`folded.call`, its inner calls recorded as the step loop's first step; where the layer
+        holds user code and the folded result's first step is not Keras' own first step, the
+        record is undone and the step loop runs instead."""
+        first, kept, children = len(self.trace.events), len(self.trace.keepalive), len(ev.children)
+        counts, known, produced = dict(self.counts), set(self.known), set(self.trace.producer)
+        out = folded.call(*args, **kwargs)
+        if folded.first_step is not None and self.perturb is None:
+            agrees = _same_first_step(out, folded.first_step, args, kwargs)
+            set_fold_checked(layer, agrees)
+            if not agrees:
+                del self.trace.events[first:], self.trace.keepalive[kept:], ev.children[children:]
+                self.counts, self.known = counts, known
+                for key in set(self.trace.producer) - produced:
+                    del self.trace.producer[key]
+                return bound(*args, **kwargs)
+        rows = int(kb.shape_of(args[0])[0] or 0) * folded.steps
+        self._first_step_only(first, kept, rows, folded.steps)
+        return out
+
     def _first_step_only(self, first: int, kept: int, rows: int, steps: int) -> None:
         """The calls recorded since event `first` ran once on `rows` rows, `steps` time steps folded
         into the batch (`folded_call`): record of them what the step loop records, the first
@@ -312,11 +337,15 @@ class _Tracer:
         out = None
         try:
             folded = folded_call(layer, bound, args, kwargs)
+            if folded is not None and folded.first_step is not None:
+                # A changed pass cannot be checked against the first step (the change is in both
+                # or only in one): it folds what an unchanged pass has checked. A layer found to
+                # mix rows runs step by step from then on.
+                checked = fold_checked(layer)
+                folded = None if checked is False or (checked is None and self.perturb is not None) else folded
             compiled = None if folded is not None else compiled_rnn_call(layer, bound, args)
             if folded is not None:
-                first, kept = len(self.trace.events), len(self.trace.keepalive)
-                out = folded[0](*args, **kwargs)
-                self._first_step_only(first, kept, int(kb.shape_of(args[0])[0] or 0) * folded[1], folded[1])
+                out = self._folded(ev, layer, bound, folded, args, kwargs)
             elif compiled is None and is_kind(layer, MULTI_HEAD_ATTENTION):
                 # Its internals (projections, the masked softmax) hold the attention scores, by
                 # far the largest tensors of a Transformer (1 GB of 1.5 GB for a 4-layer BERT
@@ -345,6 +374,23 @@ class _Tracer:
             if direct:
                 self.close(ev, out)
         return out
+
+
+def _same_first_step(out: Any, first_step: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether the folded call's first step (`out[:, 0]`) is what `first_step` computes, up to
+    float noise (a batch 20 times larger may take other kernels)."""
+    try:
+        want = _flatten(first_step(*args, **kwargs))
+    except Exception:
+        return False  # it cannot be compiled: nothing to check against
+    got = _flatten(out)
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want, strict=True):
+        a, b = kb.to_numpy(g)[:, 0], kb.to_numpy(w)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True):
+            return False
+    return True
 
 
 def is_step_mask(mask: Any, tensor: Any) -> bool:

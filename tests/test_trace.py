@@ -104,21 +104,61 @@ def test_a_sentence_encoder_under_time_distributed_is_traced_inside() -> None:
     assert report.ok, report
 
 
-@pytest.mark.parametrize("masked_frames", [False, True], ids=["ids", "masked-frames"])
+class _Doubled(layers.Layer):
+    """A layer of the user's that works row by row (and passes the mask on)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.supports_masking = True
+
+    def call(self, x: Any) -> Any:
+        return x * 2.0
+
+
+class _BatchCentred(_Doubled):
+    """Subtracts the batch mean: a row's output depends on the other rows, as no Keras layer's
+    does at inference."""
+
+    def call(self, x: Any) -> Any:
+        return x - keras.ops.mean(x, axis=0, keepdims=True)
+
+
+def _time_distributed(model: Any) -> Any:
+    return model.get_layer("sentences")
+
+
+def _checked_on_eager_backends(model: Any, verdict: bool) -> None:
+    """The folded call of a layer holding user code is checked against Keras' own first step,
+    except inside a pass JAX compiles, where the step loop runs unchecked."""
+    from maskcheck.bridge.patch import fold_checked
+    from maskcheck.trace import runs_compiled
+
+    assert fold_checked(_time_distributed(model)) is (None if runs_compiled(model) else verdict)
+
+
+@pytest.mark.parametrize(
+    ("masked_frames", "user_code"),
+    [(False, False), (True, False), (False, True)],
+    ids=["ids", "masked-frames", "user-layer"],
+)
 def test_folding_the_sentences_records_what_the_step_loop_records(
-    monkeypatch: pytest.MonkeyPatch, masked_frames: bool
+    monkeypatch: pytest.MonkeyPatch, masked_frames: bool, user_code: bool
 ) -> None:
     """Folded or step by step, the same outputs, the same first-step masks in and out of every
-    inner layer, the same call counts; with a mask on the TimeDistributed's own input too."""
+    inner layer, the same call counts; with a mask on the TimeDistributed's own input too, and
+    with a layer of the user's inside (checked against Keras' own first step, and kept)."""
     from maskcheck.trace import run_traced
 
-    model, x = _hierarchical(masked_frames=masked_frames)
+    model, x = _hierarchical(*([_Doubled(name="doubled")] if user_code else []), masked_frames=masked_frames)
     folded = run_traced(model, x)
+    if user_code:
+        _checked_on_eager_backends(model, True)
     _step_loop(monkeypatch)
     stepped = run_traced(model, x)
     np.testing.assert_allclose(kb.to_numpy(folded.outputs[0]), kb.to_numpy(stepped.outputs[0]), atol=1e-5)
     assert len(_events(stepped, "word_rnn")) == len(_events(folded, "word_rnn")) == 1  # one row each
-    for name in ("encoder", "word_rnn", *(() if masked_frames else ("word_emb",))):
+    names = ("encoder", "word_rnn", *(() if masked_frames else ("word_emb",)), *(("doubled",) if user_code else ()))
+    for name in names:
         one, first = _events(folded, name)[0], _events(stepped, name)[0]
         assert one.calls == first.calls == 6
         for attr in ("received_masks", "input_masks", "output_masks"):
@@ -132,11 +172,17 @@ def test_folding_the_sentences_records_what_the_step_loop_records(
         np.testing.assert_array_equal(received, (x[:, 0] != 0).any(-1))
 
 
-def test_a_leaking_sentence_encoder_is_found_folded_as_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("user_code", [False, True], ids=["keras-layers", "user-layer"])
+def test_a_leaking_sentence_encoder_is_found_folded_as_step_by_step(
+    monkeypatch: pytest.MonkeyPatch, user_code: bool
+) -> None:
     """A Conv1D inside the encoder reads the padded words: the same findings either way, at the
-    encoder's layer."""
-    model, x = _hierarchical(layers.Conv1D(4, 3, padding="same", name="word_conv"))
+    encoder's layer (the padding probe folds what the trace checked)."""
+    extra = [_Doubled(name="doubled")] if user_code else []
+    model, x = _hierarchical(*extra, layers.Conv1D(4, 3, padding="same", name="word_conv"))
     folded = maskcheck.audit(model, x)
+    if user_code:
+        _checked_on_eager_backends(model, True)
     _step_loop(monkeypatch)
     stepped = maskcheck.audit(model, x)
     assert not folded.ok and folded.codes == stepped.codes == ["MC101", "MC108", "MC104"]
@@ -144,28 +190,25 @@ def test_a_leaking_sentence_encoder_is_found_folded_as_step_by_step(monkeypatch:
     assert folded.by_code("MC101")[0].layer == "sentences/encoder/word_conv"
 
 
-class _BatchCentred(layers.Layer):
-    """Subtracts the batch mean: a row's output depends on the other rows, as no Keras layer's
-    does at inference."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.supports_masking = True
-
-    def call(self, x: Any) -> Any:
-        return x - keras.ops.mean(x, axis=0, keepdims=True)
-
-
-def test_user_code_inside_time_distributed_runs_step_by_step() -> None:
-    """A layer of the user's inside the encoder may mix rows (here, the batch mean): folding the
-    sentences into the batch would change what it computes, so the step loop runs."""
+def test_user_code_that_mixes_rows_runs_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer of the user's that mixes rows (the batch mean): folding the sentences into the
+    batch changes what it computes, the check against Keras' first step sees it, and the step
+    loop runs (once: the folded call's record is undone)."""
+    from maskcheck import trace
     from maskcheck.trace import run_traced
 
+    checks: list[bool] = []
+    real_check = trace._same_first_step
+    monkeypatch.setattr(trace, "_same_first_step", lambda *a: checks.append(real_check(*a)) or checks[-1])
     model, x = _hierarchical(_BatchCentred(name="centred"))
     tr = run_traced(model, x)
-    assert [e.calls for e in _events(tr, "centred")] == [6]
+    _checked_on_eager_backends(model, False)
+    assert checks == ([] if trace.runs_compiled(model) else [False])
+    assert [e.calls for e in _events(tr, "encoder")] == [e.calls for e in _events(tr, "centred")] == [6]
     want = kb.to_numpy(model(x, training=False))
     np.testing.assert_allclose(kb.to_numpy(tr.outputs[0]), want, atol=1e-5)
+    again = run_traced(model, x)  # found to mix rows: not folded again
+    assert [e.calls for e in _events(again, "centred")] == [6] and len(checks) <= 1
 
 
 def test_functional_consumes_mask() -> None:

@@ -15,6 +15,7 @@ threads keep calling Keras normally (the wrappers only act for the thread whose 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 import weakref
@@ -202,16 +203,44 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
     return fn
 
 
-def folded_call(layer: Any, bound: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, int] | None:
+@dataclasses.dataclass(frozen=True)
+class Folded:
+    """A TimeDistributed call with its steps folded into the batch (`folded_call`)."""
+
+    call: Call
+    """The layer called once on (batch * steps, ...) rows, under the hooks, and unfolded."""
+    steps: int
+    first_step: Call | None
+    """None for Keras' own layers; for a layer holding user code, Keras' own first step (the
+    layer on `inputs[:, 0]`), compiled and unhooked, to check the folded call against: if the
+    first step differs, the code mixes rows and the step loop must run."""
+
+
+_fold_checks: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_first_steps: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+
+
+def fold_checked(layer: Any) -> bool | None:
+    """Whether folding `layer`'s steps gave its first step exactly (None: not checked yet)."""
+    return _fold_checks.get(layer)
+
+
+def set_fold_checked(layer: Any, agrees: bool) -> None:
+    _fold_checks[layer] = agrees
+
+
+def folded_call(layer: Any, bound: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Folded | None:
     """For a TimeDistributed over a layer that holds layers (a sentence encoder), where its inner
     masks are traced (`compiled_rnn_call` leaves it to the hooks): its layer called once, on the
     batch and time axes folded together ((batch * time, ...), row b * time + t), as Keras 2 ran
     it, and the result unfolded. Keras 3 calls the layer once per step in Python; eagerly, under
     the hooks, 20 sentences cost 2.6x a `predict` of the whole model (each step's inner RNN a
-    compiled call of its own), folded 0.8x. Returns (the call, time steps), or None where the
-    step loop runs: a row of a Keras layer at inference depends on that row alone, so only
-    Keras' own layers are folded (no user code, no `Lambda`, no stateful RNN), with one input
-    whose batch and time are known and a mask of the same two axes."""
+    compiled call of its own), folded 0.8x.
+
+    A row of a Keras layer at inference depends on that row alone. User code may not (a batch
+    mean): it is folded with `first_step` to check against, and not at all inside a pass JAX
+    compiles (no value to check). None where the step loop runs: a stateful RNN inside, an input
+    whose batch or time is unknown, a mask not of those two axes."""
     from keras import layers, ops, tree
 
     if not isinstance(layer, layers.TimeDistributed) or type(layer).call is not layers.TimeDistributed.call:
@@ -228,28 +257,55 @@ def folded_call(layer: Any, bound: Call, args: tuple[Any, ...], kwargs: dict[str
         return None
     if mask is not None and tuple(getattr(mask, "shape", ()) or ())[:2] != (batch, steps):
         return None  # Keras' own call raises its error about the mask's shape
-    for inner in all_layers(layer.layer):
-        if not type(inner).__module__.startswith("keras.") or isinstance(inner, layers.Lambda):
-            return None
-        if getattr(inner, "stateful", False):
-            return None
+    inside = all_layers(layer.layer)
+    if any(getattr(inner, "stateful", False) for inner in inside):
+        return None
+    user_code = any(
+        not type(inner).__module__.startswith("keras.") or isinstance(inner, layers.Lambda) for inner in inside
+    )
+    if user_code and is_traced(x):
+        return None
     inner_layer = layer.layer
     params = call_parameters(inner_layer)
     takes_mask = bool(getattr(inner_layer, "_call_has_mask_arg", "mask" in params))
     takes_training = bool(getattr(inner_layer, "_call_has_training_arg", "training" in params))
 
-    def run(*a: Any, **k: Any) -> Any:
-        rows = batch * steps
+    def inner_kwargs(k: dict[str, Any], mask_of: Callable[[Any], Any]) -> dict[str, Any]:
         kw: dict[str, Any] = {}
         if takes_mask and k.get("mask") is not None:
-            m = k["mask"]
-            kw["mask"] = ops.reshape(m, (rows, *m.shape[2:]))
+            kw["mask"] = mask_of(k["mask"])
         if takes_training:
             kw["training"] = k.get("training")
+        return kw
+
+    def run(*a: Any, **k: Any) -> Any:
+        rows = batch * steps
+        kw = inner_kwargs(k, lambda m: ops.reshape(m, (rows, *m.shape[2:])))
         out = inner_layer.call(ops.reshape(a[0], (rows, *a[0].shape[2:])), **kw)
         return tree.map_structure(lambda o: ops.reshape(o, (batch, steps, *o.shape[1:])), out)
 
-    return run, steps
+    first_step = None
+    if user_code:
+        compiled = _first_steps.get(layer)
+        if compiled is None:
+            compiled = _first_steps[layer] = _compiled_layer_call(inner_layer)
+
+        def first_step(*a: Any, **k: Any) -> Any:
+            return compiled(a[0][:, 0], **inner_kwargs(k, lambda m: m[:, 0]))
+
+    return Folded(run, steps, first_step)
+
+
+def _compiled_layer_call(layer: Any) -> Call:
+    """`layer`'s own `call`, unhooked, compiled as `compiled_rnn_call` compiles an RNN's."""
+    from keras import backend
+
+    unbound = type(layer).call
+    if backend.backend() == "tensorflow":
+        return _tf_compiled(layer, unbound)
+    if backend.backend() == "jax":
+        return _jax_compiled(layer, unbound)
+    return _unhooked(layer, unbound, direct_cells=True)
 
 
 def _batch_padded(fn: Call) -> Call:
