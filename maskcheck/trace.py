@@ -802,12 +802,12 @@ def _merge_repeated_events(trace: Trace) -> None:
                 joined.calls += 1
                 into[id(ev)] = joined
                 continue
-            ev.parent = first_parent  # a call the first step did not make
+            ev.parent = parent = first_parent  # a call the first step did not make
             first_parent.children.append(ev)
         row = ev
-        if ev.parent is not trace.root and not is_user_code(ev.parent.layer):
-            row = seen.setdefault((id(ev.layer), id(ev.parent)), ev)
-        inside.setdefault((id(ev.layer), id(ev.parent), k), row)
+        if parent is not trace.root and not is_user_code(parent.layer):
+            row = seen.setdefault((id(ev.layer), id(parent)), ev)
+        inside.setdefault((id(ev.layer), id(parent), k), row)
         if row is not ev:
             row.calls += 1
             into[id(ev)] = row
