@@ -164,6 +164,45 @@ def case_hierarchical() -> tuple[str, keras.Model, object, object]:
     return "Hierarchical: TimeDistributed(BiGRU encoder), 20x30", model, x, None
 
 
+class _Attention(layers.Layer):
+    """The attention of a hierarchical attention network (richliao/textClassifier's `AttLayer`),
+    masked: the user's code, as in every published HAN."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)
+        self.supports_masking = True
+
+    def build(self, shape: tuple[int, ...]) -> None:
+        self.w = self.add_weight(shape=(shape[-1], 16))
+        self.u = self.add_weight(shape=(16, 1))
+
+    def call(self, x: object, mask: object = None) -> object:
+        score = keras.ops.squeeze(keras.ops.tanh(x @ self.w) @ self.u, -1)
+        if mask is not None:
+            score = keras.ops.where(mask, score, -1e9)
+        return keras.ops.sum(x * keras.ops.softmax(score, axis=-1)[..., None], axis=1)
+
+    def compute_mask(self, x: object, mask: object = None) -> None:
+        return None
+
+
+def case_han() -> tuple[str, keras.Model, object, object]:
+    """A hierarchical attention network: TimeDistributed over (Embedding(mask_zero) -> BiGRU ->
+    the user's attention), then BiGRU -> attention, over 20 sentences of 30 words."""
+    s, w = 20, 30
+    words = keras.Input((w,), dtype="int32")
+    h = layers.Bidirectional(layers.GRU(16, return_sequences=True))(layers.Embedding(VOCAB, 32, mask_zero=True)(words))
+    encoder = keras.Model(words, _Attention()(h), name="encoder")
+    doc = keras.Input((s, w), dtype="int32")
+    h = layers.Bidirectional(layers.GRU(16, return_sequences=True))(layers.TimeDistributed(encoder)(doc))
+    model = keras.Model(doc, layers.Dense(3, activation="softmax")(_Attention()(h)))
+    x = np.random.default_rng(0).integers(1, VOCAB, size=(256, s, w)).astype("int32")
+    for i in range(256):
+        x[i, :, 5 + i % 25 :] = 0
+        x[i, 4 + i % 16 :, :] = 0
+    return "HAN: TimeDistributed(BiGRU + user attention), 20x30", model, x, None
+
+
 def case_gru_2000() -> tuple[str, keras.Model, object, object]:
     model, x = _gru(2000, 32)
     return "GRU regressor, T=2,000, N=32", model, x, None
@@ -230,7 +269,7 @@ def same_sample(only: list[str]) -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
     print("warm: the best of five later calls, taken in turns (the audit's compiled passes and loops are cached)")
     print(f"{'model':50s} {'predict cold':>12s} {'audit cold':>10s} {'ratio':>6s} {'predict warm':>12s} {'audit warm':>10s} {'ratio':>6s}")
-    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000, case_hierarchical)
+    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000, case_hierarchical, case_han)
     for make in cases:
         if only and not any(word in make.__name__ for word in only):
             continue

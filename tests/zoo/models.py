@@ -884,6 +884,79 @@ def guide_custom_layers_case(variant: str) -> ZooCase:
     )
 
 
+class HanAttention(layers.Layer):
+    """textClassifierHATT.py's `AttLayer`: u = tanh(W h + b), a = softmax(u . u_w), the sum of
+    a * h; the steps the mask marks as padding get no weight (a sentence of padding only, none)."""
+
+    def __init__(self, dim: int, **kw: Any):
+        super().__init__(**kw)
+        self.dim = dim
+        self.supports_masking = True
+
+    def build(self, shape: Any) -> None:
+        self.w = self.add_weight(shape=(shape[-1], self.dim), initializer="glorot_uniform")
+        self.b = self.add_weight(shape=(self.dim,), initializer="zeros")
+        self.u = self.add_weight(shape=(self.dim, 1), initializer="glorot_uniform")
+
+    def call(self, x: Any, mask: Any = None) -> Any:
+        score = ops.squeeze(ops.matmul(ops.tanh(ops.matmul(x, self.w) + self.b), self.u), -1)
+        if mask is not None:
+            score = ops.where(mask, score, -1e9)
+        weights = ops.softmax(score, axis=-1)
+        if mask is not None:
+            weights = weights * ops.cast(mask, weights.dtype)
+        return ops.sum(x * ops.expand_dims(weights, -1), axis=1)
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        return None
+
+
+def han_case(variant: str, broken_by: str = "conv") -> ZooCase:
+    """A hierarchical attention network (Yang et al. 2016) as richliao/textClassifier's
+    textClassifierHATT.py builds it in Keras: a sentence encoder (Embedding -> BiGRU ->
+    attention) under TimeDistributed, then BiGRU -> attention over the sentences, here with the
+    sentences' own mask (`ops.any(doc != 0, -1)`) for the document level (keras-team/keras#5212
+    and #7292 ask how to mask this model). Broken (`broken_by`): "conv", a Conv1D over the
+    words before the BiGRU (a CNN sentence encoder: it drops the mask and reads the padding);
+    "mask_zero", the word Embedding without `mask_zero`."""
+    fixed = variant == "correct"
+    keras.utils.set_random_seed(0)
+    sentences, words = 5, 8
+    word_ids = keras.Input(shape=(words,), dtype="int32")
+    h = layers.Embedding(VOCAB, DIM, mask_zero=fixed or broken_by != "mask_zero", name="emb")(word_ids)
+    if not fixed and broken_by == "conv":
+        h = layers.Conv1D(DIM, 3, padding="same", name="word_conv")(h)
+    h = layers.Bidirectional(layers.GRU(4, return_sequences=True))(h)
+    encoder = keras.Model(word_ids, HanAttention(4)(h), name="sentence_encoder")
+    doc = keras.Input(shape=(sentences, words), dtype="int32")
+    real_sentences = ops.any(ops.not_equal(doc, 0), axis=-1)
+    s = layers.TimeDistributed(encoder, name="sentences")(doc)
+    s = layers.Bidirectional(layers.GRU(4, return_sequences=True))(s, mask=real_sentences)
+    outputs = layers.Dense(3, activation="softmax")(HanAttention(4)(s, mask=real_sentences))
+    model = keras.Model(doc, outputs)
+    model.compile("adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(3)
+    ids = np.zeros((N, sentences, words), dtype="int32")
+    for i in range(N):
+        for j in range(int(rng.integers(1, sentences))):  # every document has padded sentences
+            n = int(rng.integers(2, words))
+            ids[i, j, :n] = rng.integers(1, VOCAB, size=n)
+    return ZooCase(
+        model=model,
+        X=ids,
+        y=(ids.sum(axis=(1, 2)) % 3).astype("int32"),
+        kwargs={},
+        source="richliao/textClassifier textClassifierHATT.py",
+        name="han_hierarchical_attention" + ("" if broken_by == "conv" else "_" + broken_by),
+        variant=variant,
+        pads={None: ids == 0},
+        method="row",
+        rows=lambda m: [m.get_layer("sentences").layer.get_layer("emb").embeddings],
+        out_pad=[None],
+        root=None if fixed else {"conv": "MC101", "mask_zero": "MC207"}[broken_by],
+    )
+
+
 # --------------------------------------------------------------------------- registry
 
 KERAS_IO: dict[str, Callable[[str], ZooCase]] = {
@@ -897,6 +970,8 @@ KERAS_IO: dict[str, Callable[[str], ZooCase]] = {
     "kio_miniature_gpt": miniature_gpt_case,
     "guide_temporal_softmax": guide_temporal_softmax_case,
     "guide_custom_layers": guide_custom_layers_case,
+    "han_hierarchical_attention": han_case,
+    "han_hierarchical_attention_mask_zero": lambda variant: han_case(variant, "mask_zero"),
 }
 
 
