@@ -224,9 +224,9 @@ def probe(
         quiet = (
             ran_with_trace is None
             and longer is not None
-            and _quiet_together(model, trace, noise, longer, rows, n, reals.get(steps.shape[1]), atol, rtol)
+            and _quiet_together(model, trace, noise, longer, rows, n, reals, atol, rtol)
         )
-        result.extended = ShapeProbe(extra_steps) if quiet else _extended(model, trace, longer, atol, rtol)
+        result.extended = ShapeProbe(extra_steps) if quiet else _extended(model, trace, longer, atol, rtol, reals)
         result.trimmed = _trimmed(model, inputs, trace, steps, atol, rtol)
         if quiet:
             return result
@@ -459,9 +459,14 @@ def _lengthened(model: Any, inputs: Any, real: np.ndarray, steps: int) -> Length
     return Lengthened(xs, k, real, steps, pad, rows)
 
 
-def _lengthened_pairs(trace: Trace, outs: list[Any], longer: Lengthened, rows: np.ndarray) -> list[Pair] | None:
+def _lengthened_pairs(
+    trace: Trace, outs: list[Any], longer: Lengthened, rows: np.ndarray, reals: dict[Any, np.ndarray] | None = None
+) -> list[Pair] | None:
     """The traced outputs at `rows` paired with a lengthened pass's outputs cut back to the traced
-    steps (None: the model does not really take longer sequences, so nothing to compare)."""
+    steps (None: the model does not really take longer sequences, so nothing to compare). An
+    output on the time axis of another mask (a decoder's, where the encoder's input is
+    lengthened) is compared at that mask's real steps (`reals`, by length), as the noise probe
+    compares it: its padded steps are masked out of the loss."""
     if _newly_non_finite(trace.outputs, outs, rows):
         # A position table of fixed size: TF raises, JAX gathers NaN out of range.
         return None
@@ -474,19 +479,29 @@ def _lengthened_pairs(trace: Trace, outs: list[Any], longer: Lengthened, rows: n
         if time_aligned(a, t_len) and len(sb) == len(sa) and sb[1] == t_len + longer.steps:
             pairs.append((i, mine, kb.to_numpy(b)[:, :t_len], sub))
         elif sa[1:] == sb[1:]:
-            pairs.append((i, mine, kb.to_numpy(b), sub if time_aligned(a, t_len) else None))
+            own = (reals or {}).get(sa[1]) if len(sa) >= 2 and time_aligned(a, sa[1]) else None
+            pairs.append((i, mine, kb.to_numpy(b), sub if time_aligned(a, t_len) else _at(own, rows)))
     return pairs
 
 
+def _at(real: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if real is None else real[rows]
+
+
 def _extended(
-    model: Any, trace: Trace, longer: Lengthened | None, atol: float, rtol: float
+    model: Any,
+    trace: Trace,
+    longer: Lengthened | None,
+    atol: float,
+    rtol: float,
+    reals: dict[Any, np.ndarray] | None = None,
 ) -> ShapeProbe | None:
     """Append padded steps to the first padded sequences; real-step outputs must stay the same
     (catches a mean that divides by T, not the real length)."""
     if longer is None:
         return None
     outs = _call(model, longer.inputs(longer.rows))
-    pairs = None if outs is None else _lengthened_pairs(trace, outs, longer, longer.rows)
+    pairs = None if outs is None else _lengthened_pairs(trace, outs, longer, longer.rows, reals)
     if pairs is None:
         return None
     return _compare(ShapeProbe(longer.steps), pairs, longer.rows, atol, rtol)
@@ -499,7 +514,7 @@ def _quiet_together(
     longer: Lengthened,
     rows: np.ndarray | None,
     n: int,
-    noise_real: np.ndarray | None,
+    reals: dict[Any, np.ndarray],
     atol: float,
     rtol: float,
 ) -> bool:
@@ -507,21 +522,26 @@ def _quiet_together(
     of any output changed, so that neither the noise probe (on `rows`, None: all `n`) nor the
     appended steps (on `longer.rows`) would have found a change on its own. Each probe's rows
     are compared apart, with the tolerance its own outputs set, at the steps either probe counts
-    as real (`noise_real`: the mask the noise probe reads). False also when the pass cannot say
-    (an error, an output whose shape the extra steps change otherwise)."""
+    as real (`reals`: the masks the noise probe reads, by length; an output on another mask's
+    time axis, at that mask's real steps). False also when the pass cannot say (an error, an
+    output whose shape the extra steps change otherwise)."""
     both = np.union1d(longer.rows, np.arange(n) if rows is None else rows)
     xs = longer.inputs(both)
     second = run_traced(model, xs[0] if len(xs) == 1 else xs, perturb=noise)
     if second.error is not None or len(second.outputs) != len(trace.outputs):
         return False
-    pairs = _lengthened_pairs(trace, list(second.outputs), longer, both)
+    pairs = _lengthened_pairs(trace, list(second.outputs), longer, both, reals)
     if pairs is None or len(pairs) != len(trace.outputs):
         return False
+    t_len = longer.real.shape[1]
+    noise_real = reals.get(t_len)
     real = longer.real if noise_real is None or noise_real.shape != longer.real.shape else longer.real | noise_real
     subsets = [np.searchsorted(both, longer.rows), np.searchsorted(both, np.arange(n) if rows is None else rows)]
     steps_at = [real[both][idx] for idx in subsets]
     for _i, a, b, step_real in pairs:
         for idx, at in zip(subsets, steps_at, strict=True):
+            if step_real is not None and step_real.shape[1] != t_len:
+                at = step_real[idx]  # an output on another mask's time axis
             if output_change(a[idx], b[idx], None if step_real is None else at, atol, rtol)[1].any():
                 return False
     return True
