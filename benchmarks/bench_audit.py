@@ -203,6 +203,18 @@ def case_han() -> tuple[str, keras.Model, object, object]:
     return "HAN: TimeDistributed(BiGRU + user attention), 20x30", model, x, None
 
 
+def case_seq2seq() -> tuple[str, keras.Model, object, object]:
+    """keras-io's LSTM seq2seq on ids (the encoder's states start the decoder), two variable-length
+    inputs, 40 and 30 steps, compiled with a sparse loss, with labels."""
+    enc_in, dec_in = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    _, h, c = layers.LSTM(32, return_state=True)(layers.Embedding(VOCAB, 32, mask_zero=True)(enc_in))
+    dec = layers.LSTM(32, return_sequences=True)(layers.Embedding(VOCAB, 32, mask_zero=True)(dec_in), initial_state=[h, c])
+    model = keras.Model([enc_in, dec_in], layers.Dense(50, activation="softmax")(dec))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    target = padded_ids(256, 30)
+    return "LSTM seq2seq on ids, 40 -> 30 steps, with y", model, [padded_ids(256, 40), target], target % 50
+
+
 def case_gru_2000() -> tuple[str, keras.Model, object, object]:
     model, x = _gru(2000, 32)
     return "GRU regressor, T=2,000, N=32", model, x, None
@@ -269,7 +281,7 @@ def same_sample(only: list[str]) -> None:
     print("audit / predict on the same sample; cold: the first call of each (graph tracing included),")
     print("warm: the best of five later calls, taken in turns (the audit's compiled passes and loops are cached)")
     print(f"{'model':50s} {'predict cold':>12s} {'audit cold':>10s} {'ratio':>6s} {'predict warm':>12s} {'audit warm':>10s} {'ratio':>6s}")
-    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000, case_hierarchical, case_han)
+    cases = (case_bilstm_tagger, case_bilstm_variable_t, case_short_tagger, case_gru_2000, case_transformer, case_bert, case_conv_gru, case_gru_5000, case_hierarchical, case_han, case_seq2seq)
     for make in cases:
         if only and not any(word in make.__name__ for word in only):
             continue

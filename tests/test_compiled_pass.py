@@ -124,6 +124,23 @@ def test_each_model_and_shape_compiles_once() -> None:
     assert jit.traces(model) == 3  # 40 sequences: the noise probe rides in the trace's own call
 
 
+@jax_only
+def test_the_explicit_mask_probe_compiles_once_for_its_64_rows() -> None:
+    """A `padding_mask` model over 80 sequences: the ids changed at padded steps run on 64 of them,
+    a program of its own compiled on the first audit (all 80 would reuse the trace's, at the
+    cost of a second whole pass on every audit), and reused by the next."""
+    from maskcheck.testing.padding import ids_and_padding_mask
+
+    case = ids_and_padding_mask(n=80)
+    first = maskcheck.audit(case.model, case.X, seed=0)
+    assert not first.at_least("error"), first
+    assert jit.traces(case.model) == 2  # the trace, and the explicit-mask probe on 64 sequences
+    again = maskcheck.audit(case.model, case.X, seed=0)
+    assert jit.traces(case.model) == 2 and again.codes == first.codes
+    broken = ids_and_padding_mask(n=80, pool="max")
+    assert "MC108" in maskcheck.audit(broken.model, broken.X, seed=0).codes
+
+
 class _ShapeCell(layers.GRUCell):
     """Records the batch size each (compile-time) call of the cell sees."""
 

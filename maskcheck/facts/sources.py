@@ -183,7 +183,8 @@ def probe_input(
     rows = probe_rows(model, pads)
     xs = take_rows(list(inputs), rows)
     xs[index] = _perturbed(xs[index], take_rows(pads, rows), kind, rng)
-    # The trace's companion too: on JAX the same compiled call as the trace, not a compile of its own.
+    # The trace's companion too: on JAX, on a sample small enough to run whole, the same compiled
+    # call as the trace, not a compile of its own.
     return _compare(trace, run_traced(model, structured(xs), companion=trace.companion), pads, rows)
 
 
@@ -200,7 +201,7 @@ def probe_layer_output(
     """Run the model again with the output of `layer` (an Embedding) replaced by noise at `pads`,
     in the calls that look up `ids`; report the outputs that changed at real steps. The ids stay
     as they are, so a mask the model derives from them (`ids != 0`, by hand) stays the same."""
-    rows = probe_rows(model, pads, own_pass=True)
+    rows = probe_rows(model, pads)
     calls = frozenset(
         e.nth
         for e in trace.events
