@@ -221,6 +221,52 @@ def probe_layer_output(
     return _compare(trace, run_traced(model, structured(take_rows(list(inputs), rows)), perturb=perturb), pads, rows)
 
 
+def padded_words(ids: np.ndarray) -> np.ndarray:
+    """(documents, sentences) bool, for (documents, sentences, words) ids: the sentences that hold
+    words and end (or begin) in a run of id 0, the padded words an Embedding under a
+    TimeDistributed reads. An all-zero sentence is a padded sentence, not counted here."""
+    zero = ids == 0
+    real = ~zero.all(axis=-1)
+    first, last = np.argmax(~zero, axis=-1), ids.shape[-1] - 1 - np.argmax(~zero[..., ::-1], axis=-1)
+    inside = np.arange(ids.shape[-1]) >= first[..., None]
+    inside &= np.arange(ids.shape[-1]) <= last[..., None]
+    ends = (zero & ~inside).any(axis=-1)
+    clean = ~(zero & inside).any(axis=-1)  # no 0 between the real words
+    return np.asarray(real & ends & clean)
+
+
+def probe_nested_ids(
+    model: Any,
+    inputs: list[np.ndarray],
+    structured: Callable[[list[np.ndarray]], Any],
+    trace: Trace,
+    layer: Any,
+    index: int,
+    seed: int = 0,
+) -> InputProbe:
+    """Input `index` holds (documents, sentences, words) ids that `layer` (an Embedding under a
+    TimeDistributed) reads a sentence at a time: run the model again with `layer`'s output
+    replaced by noise wherever its own input is id 0 in a sentence that holds words (the padded
+    words; a padded sentence is the sentence axis's business), the ids unchanged; report the
+    outputs that changed (at real sentences, for outputs on the sentence axis)."""
+    ids = inputs[index]
+    pads = np.asarray(~ids.any(axis=-1))  # the padded sentences
+    rows = probe_rows(model, (ids == 0).reshape(len(ids), -1))
+    ops = kb.keras.ops
+
+    def apply(ev: CallEvent, args: Any, out: Any, _arrays: Any) -> Any:
+        if ev.layer is not layer or not args or not kb.is_tensor(out) or not kb.is_tensor(args[0]):
+            return out
+        if len(shape(out)) != len(shape(args[0])) + 1:
+            return out
+        zero = ops.equal(args[0], ops.zeros_like(args[0]))
+        words = ops.any(ops.logical_not(zero), axis=-1, keepdims=True)  # not a padded sentence
+        return ops.where(ops.expand_dims(ops.logical_and(zero, words), -1), noisy(out, seed + ev.index), out)
+
+    perturb = Perturbation(("embedding output at id 0", id(layer), seed), apply)
+    return _compare(trace, run_traced(model, structured(take_rows(list(inputs), rows)), perturb=perturb), pads, rows)
+
+
 def _same(t: Any, ids: np.ndarray) -> bool:
     try:
         seen = np.asarray(kb.to_numpy(t))

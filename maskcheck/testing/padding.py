@@ -235,3 +235,23 @@ def ids_mean_by_hand(n: int = 32, t: int = 10) -> CaseInput:
     inp = keras.Input((t,), dtype="int32")
     pooled = MeanOverRealIds()([layers.Embedding(20, 4)(inp), inp])
     return CaseInput(keras.Model(inp, layers.Dense(2)(pooled)), padded_ids(n, t))
+
+
+def sentence_encoder(mask_zero: bool, by_hand: bool = False, n: int = 32) -> CaseInput:
+    """A hierarchical model on (documents, 5 sentences, 8 words) ids, padded words and padded
+    sentences: TimeDistributed over a sentence encoder, Embedding(20, 4, mask_zero) -> LSTM (or,
+    `by_hand`, a mean over the ids != 0 computed inside a custom layer), then a GRU over the
+    sentences with their own mask (`ops.any(doc != 0, -1)`)."""
+    from maskcheck.testing.custom_layers import MeanOverRealIds
+
+    words = keras.Input((8,), dtype="int32")
+    emb = layers.Embedding(20, 4, mask_zero=mask_zero, name="word_emb")(words)
+    encoded = MeanOverRealIds()([emb, words]) if by_hand else layers.LSTM(4)(emb)
+    encoder = keras.Model(words, encoded, name="encoder")
+    doc = keras.Input((5, 8), dtype="int32")
+    real = keras.ops.any(keras.ops.not_equal(doc, 0), axis=-1)
+    h = layers.GRU(4)(layers.TimeDistributed(encoder, name="sentences")(doc), mask=real)
+    ids = padded_ids(n * 5, 8).reshape(n, 5, 8)
+    for i in range(n):
+        ids[i, 2 + i % 3 :] = 0  # padded sentences
+    return CaseInput(keras.Model(doc, layers.Dense(2)(h)), ids)

@@ -20,13 +20,7 @@ from zoo import oracle as O
 # False errors on correct models, today.
 FALSE_ERRORS: dict[str, str] = {}
 # Broken models whose root cause is missed (or not first), today.
-MISSES: dict[str, str] = {
-    # The layout pass reads a (documents, sentences, words) id input as sequences of sentences:
-    # it sees the padded sentences (masked, by the document-level mask) but not the padded words
-    # that an Embedding without mask_zero inside the TimeDistributed sentence encoder reads; and
-    # with no mask source, the padding probe has nothing to perturb.
-    "han_hierarchical_attention_mask_zero:broken": "follow-up: padded words inside a TimeDistributed encoder",
-}
+MISSES: dict[str, str] = {}
 
 NEEDS_HUB = ("hub:", "gpt2lm:", "kio_fnet_classification:")
 

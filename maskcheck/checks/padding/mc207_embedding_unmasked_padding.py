@@ -14,7 +14,7 @@ from maskcheck.checks.padding._common import DataCheck, where
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import shape
 from maskcheck.facts.layout import InputLayout
-from maskcheck.facts.sources import probe_layer_output
+from maskcheck.facts.sources import padded_words, probe_layer_output, probe_nested_ids
 from maskcheck.report import Finding, Severity
 
 
@@ -34,7 +34,11 @@ class EmbeddingUnmaskedPadding(DataCheck):
     see the padding.
 
     ## Known problems
-    It stays quiet when the ids are padded with something other than 0. Inside a custom layer
+    It stays quiet when the ids are padded with something other than 0. For (documents,
+    sentences, words) ids read by an Embedding inside a `TimeDistributed` sentence encoder, the
+    padded words are looked for in the traced sample only (the streamed pass over all of X reads
+    the padded sentences), and reported only where changing the Embedding's output at them
+    changes an output. Inside a custom layer
     holding several Embeddings, the one with the largest `input_dim` is taken for the token table.
     A model that keeps the padding out of the loss without any mask (a `sample_weight` of
     `ids != 0`) is reported all the same. The padding is found by the layout pass (`maskcheck/facts/layout.py`). No named thresholds.
@@ -68,6 +72,10 @@ class EmbeddingUnmaskedPadding(DataCheck):
             "masked encoder, decoder Embedding(mask_zero=False)",
             lambda t: t.padding.encoder_decoder_ids(decoder_mask_zero=False),
         ),
+        Invalid(
+            "a sentence encoder under TimeDistributed reads padded words, Embedding(mask_zero=False)",
+            lambda t: t.padding.sentence_encoder(mask_zero=False),
+        ),
     )
     VALID = (
         Valid(
@@ -83,25 +91,83 @@ class EmbeddingUnmaskedPadding(DataCheck):
         ),
         Valid("an explicit padding_mask input beside the ids", lambda t: t.padding.ids_and_padding_mask()),
         Valid("pooled by hand over ids != 0 inside a custom layer", lambda t: t.padding.ids_mean_by_hand()),
+        Valid(
+            "a sentence encoder under TimeDistributed, Embedding(mask_zero=True)",
+            lambda t: t.padding.sentence_encoder(mask_zero=True),
+        ),
+        Valid(
+            "a sentence encoder under TimeDistributed pooling over ids != 0 by hand",
+            lambda t: t.padding.sentence_encoder(mask_zero=False, by_hand=True),
+        ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
         for lay in self.layouts(ctx):
-            if lay.mask_source != "Embedding" or lay.mask_zero or lay.by_pad is None or lay.pad is None:
+            if lay.mask_source != "Embedding" or lay.mask_zero:
                 continue
-            if float(np.asarray(lay.pad).ravel()[0]) != 0.0 or ctx.padding_masked(lay):
-                continue
-            if self._handled_by_hand(ctx, lay):
-                continue
-            st = lay.by_pad
-            yield self.finding(
-                f"{where(lay, self.multi(ctx))}: {st.padded_samples} of {st.samples} sequences end in runs of "
-                f"id 0 ({lay.pad_side}-padded), but '{lay.mask_source_name}' has mask_zero=False and nothing "
-                "masks these steps.",
-                f"`layers.Embedding({lay.input_dim}, ..., mask_zero=True)` (ids of real tokens must start at 1)",
-                layer=lay.mask_source_name,
-                samples=st.not_right_idx or st.fully_idx,
-            )
+            found = self._padded_steps(ctx, lay)
+            if found is None:
+                found = self._padded_words(ctx, lay)
+            if found is not None:
+                yield found
+
+    def _padded_steps(self, ctx: AuditContext, lay: InputLayout) -> Finding | None:
+        if lay.by_pad is None or lay.pad is None:
+            return None
+        if float(np.asarray(lay.pad).ravel()[0]) != 0.0 or ctx.padding_masked(lay):
+            return None
+        if self._handled_by_hand(ctx, lay):
+            return None
+        st = lay.by_pad
+        return self.finding(
+            f"{where(lay, self.multi(ctx))}: {st.padded_samples} of {st.samples} sequences end in runs of "
+            f"id 0 ({lay.pad_side}-padded), but '{lay.mask_source_name}' has mask_zero=False and nothing "
+            "masks these steps.",
+            f"`layers.Embedding({lay.input_dim}, ..., mask_zero=True)` (ids of real tokens must start at 1)",
+            layer=lay.mask_source_name,
+            samples=st.not_right_idx or st.fully_idx,
+        )
+
+    def _padded_words(self, ctx: AuditContext, lay: InputLayout) -> Finding | None:
+        """(documents, sentences, words) ids read by an Embedding under a TimeDistributed (a
+        hierarchical model's sentence encoder): the layout pass sees the padded sentences; the
+        padded words inside the sentences are found here, on the traced sample, and judged by
+        changing the Embedding's output at them."""
+        if lay.index >= len(ctx.inputs) or not ctx.options.perturb:
+            return None
+        ids = np.asarray(ctx.inputs[lay.index])
+        if ids.ndim != 3 or ids.dtype.kind not in "iu":
+            return None
+        event = self._event(ctx, lay)
+        wrapper = _time_distributed_above(event)
+        if event is None or wrapper is None:
+            return None
+        words = padded_words(ids)
+        if not words.any():
+            return None
+        res = probe_nested_ids(
+            ctx.model, ctx.inputs, ctx.structured, ctx.trace, event.layer, lay.index, ctx.options.seed
+        )
+        if res.error is not None or not res.changed_outputs:
+            return None
+        docs = np.flatnonzero(words.any(axis=1))
+        sentences = (
+            ""
+            if ctx.padding_masked(lay)
+            else "; the padded sentences need a mask of their own at the document level, e.g. "
+            "`keras.ops.any(doc != 0, axis=-1)` passed as `mask=`"
+        )
+        return self.finding(
+            f"{where(lay, self.multi(ctx))}: {int(words.sum())} of {int(ids.any(axis=-1).sum())} sentences in "
+            f"the {len(ids)} traced documents end in runs of id 0 (documents {docs[:10].tolist()}"
+            f"{', ...' if docs.size > 10 else ''}), and '{event.path}' under TimeDistributed "
+            f"'{wrapper.path}' reads them: it has mask_zero=False and nothing masks these words (changing "
+            f"its output at them changed model output(s) {res.changed_outputs}).",
+            f"`layers.Embedding({lay.input_dim}, ..., mask_zero=True)` inside the sentence encoder (ids of real "
+            f"tokens must start at 1){sentences}",
+            layer=event.path,
+            samples=res.samples or docs[:10].tolist(),
+        )
 
     def _handled_by_hand(self, ctx: AuditContext, lay: InputLayout) -> bool:
         """No output keeps the time axis (so no loss can count padded steps), and changing the ids at
@@ -123,9 +189,25 @@ class EmbeddingUnmaskedPadding(DataCheck):
         return res.error is None and not res.changed_outputs
 
     @staticmethod
-    def _layer(ctx: AuditContext, lay: InputLayout) -> Any:
-        """The Embedding the layout pass found for this input (by its name, anywhere in the tree)."""
+    def _event(ctx: AuditContext, lay: InputLayout) -> Any:
+        """The call of the Embedding the layout pass found for this input (by its name, anywhere
+        in the tree)."""
         for e in ctx.events:
             if e.name == lay.mask_source_name and is_kind(e.layer, kinds.EMBEDDING):
-                return e.layer
+                return e
         return None
+
+    @classmethod
+    def _layer(cls, ctx: AuditContext, lay: InputLayout) -> Any:
+        event = cls._event(ctx, lay)
+        return None if event is None else event.layer
+
+
+def _time_distributed_above(event: Any) -> Any:
+    """The TimeDistributed call that `event` runs inside, or None."""
+    parent = None if event is None else event.parent
+    while parent is not None:
+        if is_kind(parent.layer, kinds.TIME_DISTRIBUTED):
+            return parent
+        parent = parent.parent
+    return None
