@@ -223,16 +223,23 @@ def probe_layer_output(
 
 def padded_words(ids: np.ndarray) -> np.ndarray:
     """(documents, sentences) bool, for (documents, sentences, words) ids: the sentences that hold
-    words and end (or begin) in a run of id 0, the padded words an Embedding under a
-    TimeDistributed reads. An all-zero sentence is a padded sentence, not counted here."""
+    words and end in a run of id 0 (or begin in one, where the data are pre-padded), the padded
+    words an Embedding under a TimeDistributed reads. An all-zero sentence is a padded sentence,
+    not counted here; nor is a sentence with a 0 between its words. A single 0 opening nearly
+    every sentence is a start token (`<s>` = 0, with another pad id), not padding."""
     zero = ids == 0
     real = ~zero.all(axis=-1)
-    first, last = np.argmax(~zero, axis=-1), ids.shape[-1] - 1 - np.argmax(~zero[..., ::-1], axis=-1)
-    inside = np.arange(ids.shape[-1]) >= first[..., None]
-    inside &= np.arange(ids.shape[-1]) <= last[..., None]
-    ends = (zero & ~inside).any(axis=-1)
-    clean = ~(zero & inside).any(axis=-1)  # no 0 between the real words
-    return np.asarray(real & ends & clean)
+    width = ids.shape[-1]
+    first = np.argmax(~zero, axis=-1)
+    last = width - 1 - np.argmax(~zero[..., ::-1], axis=-1)
+    position = np.arange(width)
+    inside = (position >= first[..., None]) & (position <= last[..., None])
+    clean = real & ~(zero & inside).any(axis=-1)  # no 0 between the real words
+    post = clean & (last < width - 1) & (first == 0)
+    pre = clean & (first > 0) & (last == width - 1)
+    if pre.any() and (first[pre] == 1).all() and pre.sum() >= 0.9 * real.sum():
+        pre = np.zeros_like(pre)
+    return np.asarray(post | pre)
 
 
 def probe_nested_ids(
@@ -241,11 +248,12 @@ def probe_nested_ids(
     structured: Callable[[list[np.ndarray]], Any],
     trace: Trace,
     layer: Any,
+    wrapper: Any,
     index: int,
     seed: int = 0,
 ) -> InputProbe:
-    """Input `index` holds (documents, sentences, words) ids that `layer` (an Embedding under a
-    TimeDistributed) reads a sentence at a time: run the model again with `layer`'s output
+    """Input `index` holds (documents, sentences, words) ids that `layer` (an Embedding under the
+    TimeDistributed `wrapper`) reads a sentence at a time: run the model again with `layer`'s output
     replaced by noise wherever its own input is id 0 in a sentence that holds words (the padded
     words; a padded sentence is the sentence axis's business), the ids unchanged; report the
     outputs that changed (at real sentences, for outputs on the sentence axis)."""
@@ -257,14 +265,23 @@ def probe_nested_ids(
     def apply(ev: CallEvent, args: Any, out: Any, _arrays: Any) -> Any:
         if ev.layer is not layer or not args or not kb.is_tensor(out) or not kb.is_tensor(args[0]):
             return out
-        if len(shape(out)) != len(shape(args[0])) + 1:
-            return out
+        if len(shape(out)) != len(shape(args[0])) + 1 or not _inside(ev, wrapper):
+            return out  # a call of a shared Embedding outside the TimeDistributed
         zero = ops.equal(args[0], ops.zeros_like(args[0]))
         words = ops.any(ops.logical_not(zero), axis=-1, keepdims=True)  # not a padded sentence
         return ops.where(ops.expand_dims(ops.logical_and(zero, words), -1), noisy(out, seed + ev.index), out)
 
     perturb = Perturbation(("embedding output at id 0", id(layer), seed), apply)
     return _compare(trace, run_traced(model, structured(take_rows(list(inputs), rows)), perturb=perturb), pads, rows)
+
+
+def _inside(ev: CallEvent, wrapper: Any) -> bool:
+    parent = ev.parent
+    while parent is not None:
+        if parent.layer is wrapper:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _same(t: Any, ids: np.ndarray) -> bool:

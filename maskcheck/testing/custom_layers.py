@@ -162,3 +162,14 @@ class MeanOverRealIds(layers.Layer):
         x, ids = inputs
         m = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(ids, 0), x.dtype), -1)
         return keras.ops.sum(x * m, axis=1) / keras.ops.maximum(keras.ops.sum(m, axis=1), 1.0)
+
+
+class MaskFromValues(layers.Layer):
+    """Passes its input on, masked where every feature is 0: a mask read from the values (as
+    `Masking(0.0)` makes it), after an Embedding whose row 0 is zeros."""
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return keras.ops.any(keras.ops.not_equal(inputs, 0.0), axis=-1)

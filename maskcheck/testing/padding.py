@@ -237,21 +237,40 @@ def ids_mean_by_hand(n: int = 32, t: int = 10) -> CaseInput:
     return CaseInput(keras.Model(inp, layers.Dense(2)(pooled)), padded_ids(n, t))
 
 
-def sentence_encoder(mask_zero: bool, by_hand: bool = False, n: int = 32) -> CaseInput:
+def sentence_encoder(
+    mask_zero: bool, by_hand: bool = False, value_mask: bool = False, start_token: bool = False, n: int = 32
+) -> CaseInput:
     """A hierarchical model on (documents, 5 sentences, 8 words) ids, padded words and padded
-    sentences: TimeDistributed over a sentence encoder, Embedding(20, 4, mask_zero) -> LSTM (or,
-    `by_hand`, a mean over the ids != 0 computed inside a custom layer), then a GRU over the
-    sentences with their own mask (`ops.any(doc != 0, -1)`)."""
-    from maskcheck.testing.custom_layers import MeanOverRealIds
+    sentences: TimeDistributed over a sentence encoder, Embedding(20, 4, mask_zero) -> LSTM, then
+    a GRU over the sentences with their own mask (`ops.any(doc != 0, -1)`). `by_hand`: a mean over
+    the ids != 0 computed inside a custom layer instead of the LSTM; `value_mask`: the
+    Embedding's row 0 set to zeros and a mask read from the values after it; `start_token`: every sentence
+    opens with token 0 and is padded with id 1 (RoBERTa's convention), the LSTM masked by
+    `ids != 1`, no padded sentences."""
+    from maskcheck.testing.custom_layers import MaskFromValues, MeanOverRealIds
 
     words = keras.Input((8,), dtype="int32")
-    emb = layers.Embedding(20, 4, mask_zero=mask_zero, name="word_emb")(words)
-    encoded = MeanOverRealIds()([emb, words]) if by_hand else layers.LSTM(4)(emb)
+    embedding = layers.Embedding(20, 4, mask_zero=mask_zero, name="word_emb")
+    emb = embedding(words)
+    if by_hand:
+        encoded = MeanOverRealIds()([emb, words])
+    elif start_token:
+        encoded = layers.LSTM(4)(emb, mask=keras.ops.not_equal(words, 1))
+    else:
+        encoded = layers.LSTM(4)(MaskFromValues()(emb) if value_mask else emb)
+    if value_mask:
+        table = np.array(keras.ops.convert_to_numpy(embedding.embeddings))
+        table[0] = 0.0
+        embedding.embeddings.assign(table)
     encoder = keras.Model(words, encoded, name="encoder")
     doc = keras.Input((5, 8), dtype="int32")
     real = keras.ops.any(keras.ops.not_equal(doc, 0), axis=-1)
     h = layers.GRU(4)(layers.TimeDistributed(encoder, name="sentences")(doc), mask=real)
-    ids = padded_ids(n * 5, 8).reshape(n, 5, 8)
+    ids = padded_ids(n * 5, 8, vocab=19 if start_token else 20).reshape(n, 5, 8)
+    if start_token:
+        ids = np.where(ids == 0, 1, ids + 1)  # pad id 1, tokens 2..
+        ids = np.concatenate([np.zeros_like(ids[..., :1]), ids[..., :-1]], axis=-1)  # token 0 first
+        return CaseInput(keras.Model(doc, layers.Dense(2)(h)), ids.astype("int32"))
     for i in range(n):
         ids[i, 2 + i % 3 :] = 0  # padded sentences
     return CaseInput(keras.Model(doc, layers.Dense(2)(h)), ids)

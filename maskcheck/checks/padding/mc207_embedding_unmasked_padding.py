@@ -14,7 +14,7 @@ from maskcheck.checks.padding._common import DataCheck, where
 from maskcheck.facts.context import AuditContext
 from maskcheck.facts.flow import shape
 from maskcheck.facts.layout import InputLayout
-from maskcheck.facts.sources import padded_words, probe_layer_output, probe_nested_ids
+from maskcheck.facts.sources import masks_seen, padded_words, probe_layer_output, probe_nested_ids
 from maskcheck.report import Finding, Severity
 
 
@@ -99,6 +99,14 @@ class EmbeddingUnmaskedPadding(DataCheck):
             "a sentence encoder under TimeDistributed pooling over ids != 0 by hand",
             lambda t: t.padding.sentence_encoder(mask_zero=False, by_hand=True),
         ),
+        Valid(
+            "a sentence encoder: Embedding with a zero row 0, then a mask read from its values",
+            lambda t: t.padding.sentence_encoder(mask_zero=False, value_mask=True),
+        ),
+        Valid(
+            "sentences opening with token 0, padded with id 1, masked by ids != 1",
+            lambda t: t.padding.sentence_encoder(mask_zero=False, start_token=True),
+        ),
     )
 
     def run(self, ctx: AuditContext) -> Iterable[Finding]:
@@ -138,15 +146,17 @@ class EmbeddingUnmaskedPadding(DataCheck):
         ids = np.asarray(ctx.inputs[lay.index])
         if ids.ndim != 3 or ids.dtype.kind not in "iu":
             return None
+        if lay.pad is not None and float(np.asarray(lay.pad).ravel()[0]) != 0.0:
+            return None  # padded sentences hold another id: 0 is a token
         event = self._event(ctx, lay)
         wrapper = _time_distributed_above(event)
         if event is None or wrapper is None:
             return None
         words = padded_words(ids)
-        if not words.any():
+        if not words.any() or _words_masked(ctx, ids):
             return None
         res = probe_nested_ids(
-            ctx.model, ctx.inputs, ctx.structured, ctx.trace, event.layer, lay.index, ctx.options.seed
+            ctx.model, ctx.inputs, ctx.structured, ctx.trace, event.layer, wrapper.layer, lay.index, ctx.options.seed
         )
         if res.error is not None or not res.changed_outputs:
             return None
@@ -201,6 +211,18 @@ class EmbeddingUnmaskedPadding(DataCheck):
     def _layer(cls, ctx: AuditContext, lay: InputLayout) -> Any:
         event = cls._event(ctx, lay)
         return None if event is None else event.layer
+
+
+def _words_masked(ctx: AuditContext, ids: np.ndarray) -> bool:
+    """Some mask the model computed marks the first sentence's padded words as padding (the record
+    inside a TimeDistributed is its first step): a `Masking` after the Embedding, a mask made by
+    hand and passed as `mask=`. The probe would change the values such a mask is read from."""
+    first = ids[:, 0]
+    has = np.asarray(first.any(axis=-1), dtype=bool)
+    if not (has[:, None] & (first == 0)).any():
+        return False
+    want = first != 0
+    return any(np.array_equal(m[has], want[has]) for m in masks_seen(ctx.trace, *want.shape))
 
 
 def _time_distributed_above(event: Any) -> Any:
