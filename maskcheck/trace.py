@@ -29,13 +29,14 @@ from maskcheck.bridge.graph import (
     node_outputs,
     sublayers,
 )
-from maskcheck.bridge.kinds import MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
+from maskcheck.bridge.kinds import LOOPS, MULTI_HEAD_ATTENTION, is_kind, is_legacy_op
 from maskcheck.bridge.patch import (
     Folded,
     compiled_rnn_call,
     eager_reason,
     fold_checked,
     folded_call,
+    forget_compiled,
     instrumented,
     not_compilable,
     set_fold_checked,
@@ -246,30 +247,45 @@ class _Tracer:
         holds user code and the folded result's first step is not Keras' own first step, the
         record is undone and the step loop runs instead."""
         first, kept, children = len(self.trace.events), len(self.trace.keepalive), len(ev.children)
-        counts, known, produced = dict(self.counts), set(self.known), set(self.trace.producer)
-        out = folded.call(*args, **kwargs)
+        failed, counts, known = len(self.trace.failed), dict(self.counts), set(self.known)
+        produced = set(self.trace.producer)
+
+        def step_loop() -> Any:
+            del self.trace.events[first:], self.trace.keepalive[kept:], ev.children[children:]
+            del self.trace.failed[failed:]
+            self.counts, self.known = counts, known
+            for key in set(self.trace.producer) - produced:
+                del self.trace.producer[key]
+            set_fold_checked(layer, False)
+            forget_compiled(layer)
+            return bound(*args, **kwargs)
+
+        try:
+            out = folded.call(*args, **kwargs)
+        except Exception:
+            # Folded, the encoder may not run (a batch size written into the user's code, memory
+            # for batch * steps rows): the step loop runs, as Keras runs it, and says what fails.
+            return step_loop()
         if folded.first_step is not None and self.perturb is None:
             agrees = _same_first_step(out, folded.first_step, args, kwargs)
-            set_fold_checked(layer, agrees)
             if not agrees:
-                del self.trace.events[first:], self.trace.keepalive[kept:], ev.children[children:]
-                self.counts, self.known = counts, known
-                for key in set(self.trace.producer) - produced:
-                    del self.trace.producer[key]
-                return bound(*args, **kwargs)
+                return step_loop()
+            set_fold_checked(layer, True)
         rows = int(kb.shape_of(args[0])[0] or 0) * folded.steps
         self._first_step_only(first, kept, rows, folded.steps)
         return out
 
     def _first_step_only(self, first: int, kept: int, rows: int, steps: int) -> None:
         """The calls recorded since event `first` ran once on `rows` rows, `steps` time steps folded
-        into the batch (`folded_call`): record of them what the step loop records, the first
-        step (rows 0, steps, 2 * steps, ...), each called `steps` times."""
+        into the batch (`folded_call`): record of them what the step loop records, the first step (rows 0, steps, 2 * steps, ...), each called `steps`
+        times. A variable with as many rows (a position table) is not cut."""
         events = self.trace.events[first:]
         memo: dict[int, Any] = {}
 
         def step(t: Any) -> Any:
             if t is None or not kb.is_tensor(t) or rows == 0 or kb.shape_of(t)[:1] != (rows,):
+                return t
+            if kb.is_variable(t):
                 return t
             got = memo.get(id(t))
             if got is None:
@@ -337,12 +353,13 @@ class _Tracer:
         out = None
         try:
             folded = folded_call(layer, bound, args, kwargs)
-            if folded is not None and folded.first_step is not None:
+            checked = None if folded is None else fold_checked(layer)
+            if checked is False:
+                folded = None  # found to mix rows, or to fail folded: step by step from then on
+            elif folded is not None and folded.first_step is not None and checked is None and self.perturb is not None:
                 # A changed pass cannot be checked against the first step (the change is in both
-                # or only in one): it folds what an unchanged pass has checked. A layer found to
-                # mix rows runs step by step from then on.
-                checked = fold_checked(layer)
-                folded = None if checked is False or (checked is None and self.perturb is not None) else folded
+                # or only in one): it folds what an unchanged pass has checked.
+                folded = None
             compiled = None if folded is not None else compiled_rnn_call(layer, bound, args)
             if folded is not None:
                 out = self._folded(ev, layer, bound, folded, args, kwargs)
@@ -805,7 +822,7 @@ def _merge_repeated_events(trace: Trace) -> None:
             ev.parent = parent = first_parent  # a call the first step did not make
             first_parent.children.append(ev)
         row = ev
-        if parent is not trace.root and not is_user_code(parent.layer):
+        if parent is not trace.root and not is_user_code(parent.layer) and is_kind(parent.layer, LOOPS):
             row = seen.setdefault((id(ev.layer), id(parent)), ev)
         inside.setdefault((id(ev.layer), id(parent), k), row)
         if row is not ev:

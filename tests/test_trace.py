@@ -313,3 +313,42 @@ def test_patches_are_undone_when_a_layer_raises() -> None:
         maskcheck.audit(model, C.padded_floats())
     assert _patch_state(model) == before
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+
+
+class _FixedBatch(_Doubled):
+    """The user's code with the batch size written in: it runs on 16 rows only."""
+
+    def call(self, x: Any) -> Any:
+        if x.shape[0] is not None and x.shape[0] != 16:
+            raise ValueError(f"expected a batch of 16, got {x.shape[0]}")
+        return x
+
+
+def test_an_encoder_that_fails_folded_runs_step_by_step() -> None:
+    """Folded into 16 * 6 rows, the user's code raises: the record is undone and the step loop
+    runs, as Keras runs it (and the audit reports nothing)."""
+    from maskcheck.trace import run_traced
+
+    model, x = _hierarchical(_FixedBatch(name="fixed"))
+    tr = run_traced(model, x)
+    assert tr.error is None and not tr.failed
+    _checked_on_eager_backends(model, False)
+    assert [e.calls for e in _events(tr, "fixed")] == [e.calls for e in _events(tr, "encoder")] == [6]
+    np.testing.assert_allclose(kb.to_numpy(tr.outputs[0]), kb.to_numpy(model(x, training=False)), atol=1e-5)
+    assert maskcheck.audit(model, x).ok
+
+
+def test_a_shared_encoder_called_twice_in_a_nested_model_keeps_both_calls() -> None:
+    """Only the per-step calls of loops (RNN, TimeDistributed) are one row: a siamese model nested
+    in another calls its shared encoder twice, and both calls, with the layers inside each,
+    are listed."""
+    from maskcheck.trace import run_traced
+
+    enc = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="shared_dense")], name="enc")
+    a, b = keras.Input((4,)), keras.Input((4,))
+    siamese = keras.Model([a, b], layers.Concatenate()([enc(a), enc(b)]), name="siamese")
+    x1, x2 = keras.Input((4,)), keras.Input((4,))
+    outer = keras.Model([x1, x2], layers.Dense(1)(siamese([x1, x2])))
+    tr = run_traced(outer, [np.ones((2, 4), "float32"), np.zeros((2, 4), "float32")])
+    assert [e.calls for e in _events(tr, "enc")] == [1, 1]
+    assert len(_events(tr, "shared_dense")) == 2

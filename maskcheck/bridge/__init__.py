@@ -43,6 +43,11 @@ def is_tensor(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
 
 
+def is_variable(x: Any) -> bool:
+    """A Keras variable (a weight), not a tensor computed in the pass."""
+    return isinstance(x, keras.Variable)
+
+
 def is_traced(x: Any) -> bool:
     """Whether `x` is a JAX tracer (a value inside a function being compiled): it has no value yet."""
     jax = sys.modules.get("jax")

@@ -20,6 +20,8 @@ SOFTMAX = ("Softmax",)
 CUDNN_RNN = ("LSTM", "GRU")
 SEQUENCE_WRAPPERS = ("RNN", "Bidirectional", "TimeDistributed")
 TIME_DISTRIBUTED = ("TimeDistributed",)
+# Layers that call an inner layer once per step: their repeated inner calls are one row.
+LOOPS = ("RNN", "TimeDistributed", "StackedRNNCells")
 ATTENTION = ("MultiHeadAttention", "Attention", "AdditiveAttention")
 MULTI_HEAD_ATTENTION = ("MultiHeadAttention",)
 SEQUENTIAL = ("Sequential",)

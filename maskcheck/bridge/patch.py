@@ -216,6 +216,7 @@ class Folded:
     first step differs, the code mixes rows and the step loop must run."""
 
 
+
 _fold_checks: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 _first_steps: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
 
@@ -294,6 +295,13 @@ def folded_call(layer: Any, bound: Call, args: tuple[Any, ...], kwargs: dict[str
             return compiled(a[0][:, 0], **inner_kwargs(k, lambda m: m[:, 0]))
 
     return Folded(run, steps, first_step)
+
+
+def forget_compiled(layer: Any) -> None:
+    """Drop the compiled loops inside `layer` (a TimeDistributed whose folded call was undone):
+    they were padded up to its batch * steps rows, and its step loop calls them with a batch."""
+    for inner in all_layers(layer):
+        _compiled.pop(inner, None)
 
 
 def _compiled_layer_call(layer: Any) -> Call:

@@ -480,12 +480,13 @@ def _lengthened_pairs(
             pairs.append((i, mine, kb.to_numpy(b)[:, :t_len], sub))
         elif sa[1:] == sb[1:]:
             own = (reals or {}).get(sa[1]) if len(sa) >= 2 and time_aligned(a, sa[1]) else None
-            pairs.append((i, mine, kb.to_numpy(b), sub if time_aligned(a, t_len) else _at(own, rows)))
+            pairs.append((i, mine, kb.to_numpy(b), sub if time_aligned(a, t_len) else _at(own, rows, len(longer.real))))
     return pairs
 
 
-def _at(real: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-    return None if real is None else real[rows]
+def _at(real: np.ndarray | None, rows: np.ndarray, n: int) -> np.ndarray | None:
+    """`real` (a mask over the traced sample's `n` sequences) at `rows`; None for another batch."""
+    return None if real is None or real.shape[0] != n else real[rows]
 
 
 def _extended(
