@@ -243,9 +243,9 @@ class _Tracer:
     def _folded(
         self, ev: CallEvent, layer: Any, bound: Any, folded: Folded, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """`folded.call`, its inner calls recorded as the step loop's first step; where the layer
-        holds user code and the folded result's first step is not Keras' own first step, the
-        record is undone and the step loop runs instead."""
+        """`folded.call`, its inner calls recorded as the step loop's first step. Where the folded
+        call raises, or the layer holds user code and the folded result's first step is not
+        Keras' own first step, the record is undone and the step loop runs instead."""
         first, kept, children = len(self.trace.events), len(self.trace.keepalive), len(ev.children)
         failed, counts, known = len(self.trace.failed), dict(self.counts), set(self.known)
         produced = set(self.trace.producer)
@@ -277,8 +277,9 @@ class _Tracer:
 
     def _first_step_only(self, first: int, kept: int, rows: int, steps: int) -> None:
         """The calls recorded since event `first` ran once on `rows` rows, `steps` time steps folded
-        into the batch (`folded_call`): record of them what the step loop records, the first step (rows 0, steps, 2 * steps, ...), each called `steps`
-        times. A variable with as many rows (a position table) is not cut."""
+        into the batch (`folded_call`): record of them what the step loop records, the first
+        step (rows 0, steps, 2 * steps, ...), each called `steps` times. A variable with as many
+        rows (a position table) is not cut."""
         events = self.trace.events[first:]
         memo: dict[int, Any] = {}
 

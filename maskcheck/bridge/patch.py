@@ -187,18 +187,14 @@ def compiled_rnn_call(layer: Any, bound: Call, args: tuple[Any, ...]) -> Call | 
         return fn  # compiled already: a shorter call (a probe trimmed to the real steps) reuses it
     if steps is None or steps < COMPILE_RNN_MIN_STEPS:
         return None
-    if name == "jax":
-        if getattr(layer, "stateful", False):
-            return None  # its states are assigned in place, which a stateless jitted call drops
-        fn = _jax_compiled(layer, unbound)
-    elif name == "torch":
-        fn = _unhooked(layer, unbound, direct_cells=True)
-    else:
+    if name == "jax" and getattr(layer, "stateful", False):
+        return None  # its states are assigned in place, which a stateless jitted call drops
+    if name == "tensorflow":
         import tensorflow as tf
 
         if not tf.executing_eagerly():
             return None
-        fn = _tf_compiled(layer, unbound)
+    fn = _compiled_layer_call(layer, unbound)
     _compiled[layer] = fn
     return fn
 
@@ -214,7 +210,6 @@ class Folded:
     """None for Keras' own layers; for a layer holding user code, Keras' own first step (the
     layer on `inputs[:, 0]`), compiled and unhooked, to check the folded call against: if the
     first step differs, the code mixes rows and the step loop must run."""
-
 
 
 _fold_checks: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
@@ -289,7 +284,7 @@ def folded_call(layer: Any, bound: Call, args: tuple[Any, ...], kwargs: dict[str
     if user_code:
         compiled = _first_steps.get(layer)
         if compiled is None:
-            compiled = _first_steps[layer] = _compiled_layer_call(inner_layer)
+            compiled = _first_steps[layer] = _compiled_layer_call(inner_layer, type(inner_layer).call)
 
         def first_step(*a: Any, **k: Any) -> Any:
             return compiled(a[0][:, 0], **inner_kwargs(k, lambda m: m[:, 0]))
@@ -304,11 +299,11 @@ def forget_compiled(layer: Any) -> None:
         _compiled.pop(inner, None)
 
 
-def _compiled_layer_call(layer: Any) -> Call:
-    """`layer`'s own `call`, unhooked, compiled as `compiled_rnn_call` compiles an RNN's."""
+def _compiled_layer_call(layer: Any, unbound: Call) -> Call:
+    """`unbound` (`layer`'s own `call`) run unhooked and compiled: `tf.function` on TensorFlow,
+    `jax.jit` on JAX, the eager loop with Keras cells called directly on PyTorch."""
     from keras import backend
 
-    unbound = type(layer).call
     if backend.backend() == "tensorflow":
         return _tf_compiled(layer, unbound)
     if backend.backend() == "jax":

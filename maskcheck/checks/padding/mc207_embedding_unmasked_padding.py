@@ -120,9 +120,7 @@ class EmbeddingUnmaskedPadding(DataCheck):
                 yield found
 
     def _padded_steps(self, ctx: AuditContext, lay: InputLayout) -> Finding | None:
-        if lay.by_pad is None or lay.pad is None:
-            return None
-        if float(np.asarray(lay.pad).ravel()[0]) != 0.0 or ctx.padding_masked(lay):
+        if lay.by_pad is None or _pad_id(lay) != 0 or ctx.padding_masked(lay):
             return None
         if self._handled_by_hand(ctx, lay):
             return None
@@ -146,7 +144,7 @@ class EmbeddingUnmaskedPadding(DataCheck):
         ids = np.asarray(ctx.inputs[lay.index])
         if ids.ndim != 3 or ids.dtype.kind not in "iu":
             return None
-        if lay.pad is not None and float(np.asarray(lay.pad).ravel()[0]) != 0.0:
+        if _pad_id(lay) not in (None, 0):
             return None  # padded sentences hold another id: 0 is a token
         event = self._event(ctx, lay)
         wrapper = _time_distributed_above(event)
@@ -211,6 +209,11 @@ class EmbeddingUnmaskedPadding(DataCheck):
     def _layer(cls, ctx: AuditContext, lay: InputLayout) -> Any:
         event = cls._event(ctx, lay)
         return None if event is None else event.layer
+
+
+def _pad_id(lay: InputLayout) -> float | None:
+    """The id the layout pass found padding the sequences (None: no padding found)."""
+    return None if lay.pad is None else float(np.asarray(lay.pad).ravel()[0])
 
 
 def _words_masked(ctx: AuditContext, ids: np.ndarray) -> bool:
